@@ -1,0 +1,168 @@
+//! `IoSlot`: the readiness of one registered source and the wakers waiting on it.
+//!
+//! The reactor ORs readiness bits in when epoll reports an edge; an I/O operation that then hits `WouldBlock`
+//! clears the bits it saw with `clear_readiness`, which only succeeds if no newer event arrived meanwhile
+//! (the word carries a tick bumped by each event), so readiness delivered while a task was running is never
+//! lost. Readers and writers wait in separate slots so they never steal each other's wake-up.
+
+use mio::event::Event;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+const READABLE: usize = 1 << 0;
+const WRITABLE: usize = 1 << 1;
+const READ_CLOSED: usize = 1 << 2;
+const WRITE_CLOSED: usize = 1 << 3;
+const ERROR: usize = 1 << 4;
+/// The source was deregistered or the reactor is gone: every direction reports ready (and closed).
+const SHUTDOWN: usize = 1 << 5;
+const READY_MASK: usize = (1 << 8) - 1;
+const TICK_ONE: usize = 1 << 8;
+
+/// Which half of a source a task waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    fn mask(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR | SHUTDOWN,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN,
+        }
+    }
+}
+
+/// Readiness observed by `poll_ready`, to be cleared if the operation would block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadyEvent {
+    tick: usize,
+    bits: usize,
+}
+
+impl ReadyEvent {
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.bits & SHUTDOWN != 0
+    }
+}
+
+pub(crate) struct IoSlot {
+    readiness: AtomicUsize,
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+impl IoSlot {
+    pub(crate) fn new() -> IoSlot {
+        IoSlot {
+            readiness: AtomicUsize::new(0),
+            waiters: Mutex::new(Waiters::default()),
+        }
+    }
+
+    /// Called by the reactor for each event; pushes the wakers to wake onto `to_wake`.
+    pub(crate) fn set_readiness(&self, event: &Event, to_wake: &mut Vec<Waker>) {
+        let mut bits = 0;
+        if event.is_readable() {
+            bits |= READABLE;
+        }
+        if event.is_writable() {
+            bits |= WRITABLE;
+        }
+        if event.is_read_closed() {
+            bits |= READ_CLOSED;
+        }
+        if event.is_write_closed() {
+            bits |= WRITE_CLOSED;
+        }
+        if event.is_error() {
+            bits |= ERROR;
+        }
+        self.add_bits(bits, to_wake);
+    }
+
+    fn add_bits(&self, bits: usize, to_wake: &mut Vec<Waker>) {
+        let mut cur = self.readiness.load(Acquire);
+        loop {
+            let next = (cur & READY_MASK | bits) | ((cur & !READY_MASK).wrapping_add(TICK_ONE));
+            match self
+                .readiness
+                .compare_exchange_weak(cur, next, AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        let mut waiters = self.waiters.lock().unwrap();
+        if bits & Direction::Read.mask() != 0 {
+            to_wake.extend(waiters.reader.take());
+        }
+        if bits & Direction::Write.mask() != 0 {
+            to_wake.extend(waiters.writer.take());
+        }
+    }
+
+    /// Marks the source closed for good and wakes both directions.
+    pub(crate) fn shutdown(&self) {
+        let mut to_wake = Vec::new();
+        self.add_bits(SHUTDOWN, &mut to_wake);
+        to_wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Ready when the direction has readiness; otherwise stores the waker and returns `Pending`.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<ReadyEvent> {
+        let ready = |cur: usize| {
+            let bits = cur & direction.mask();
+            (bits != 0).then_some(ReadyEvent {
+                tick: cur & !READY_MASK,
+                bits,
+            })
+        };
+        if let Some(ev) = ready(self.readiness.load(Acquire)) {
+            return Poll::Ready(ev);
+        }
+        let mut waiters = self.waiters.lock().unwrap();
+        let slot = match direction {
+            Direction::Read => &mut waiters.reader,
+            Direction::Write => &mut waiters.writer,
+        };
+        match slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        // Re-check under the lock: an event that arrived before the waker was stored must not be missed.
+        match ready(self.readiness.load(Acquire)) {
+            Some(ev) => Poll::Ready(ev),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Clears the readiness an operation saw before it hit `WouldBlock`, unless a newer event arrived.
+    pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
+        // Closed, error and shutdown states are sticky: only plain readable/writable bits are cleared.
+        let clear = event.bits & (READABLE | WRITABLE);
+        let mut cur = self.readiness.load(Acquire);
+        while cur & !READY_MASK == event.tick {
+            match self
+                .readiness
+                .compare_exchange_weak(cur, cur & !clear, AcqRel, Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}

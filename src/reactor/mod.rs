@@ -1,0 +1,270 @@
+//! The reactor: one `mio::Poll` (epoll) per runtime, the thing a parked thread blocks in.
+//!
+//! Two halves:
+//! - `Reactor`, owned by whichever thread is parked in it (the multi-thread scheduler keeps it behind a
+//!   try-lock, the current-thread scheduler owns it outright). `turn(timeout)` waits in `epoll_wait` and then
+//!   dispatches each event: token -> `IoSlot` -> readiness bits set, wakers woken.
+//! - `ReactorRegistry`, shared (`Arc`) by every thread: registers event sources (each gets an `IoSlot` and a
+//!   token) and `unpark`s the parked thread by writing the `mio::Waker`'s eventfd.
+//!
+//! Wakers are collected under the registry lock and woken after it is released, so a waker that schedules a
+//! task (which may register or deregister a source) never runs under the lock.
+//!
+//! Later layers plug in here without reshaping the executor: sockets and `AsyncFd` register through
+//! `ReactorRegistry::register` and wait with `IoSlot::poll_ready`; the timer driver registers its timerfd the
+//! same way and fires timers when that slot becomes readable.
+
+// The registration API below is what sockets, `AsyncFd` and the timerfd plug into (the networking and time
+// layers); until those land it is exercised by this module's tests only.
+#![cfg_attr(not(test), allow(dead_code))]
+
+mod io_slot;
+
+pub(crate) use io_slot::{Direction, IoSlot, ReadyEvent};
+
+use crate::loom::{Arc, Mutex};
+use mio::{Events, Interest, Poll, Token};
+use std::io;
+use std::task::Waker;
+use std::time::Duration;
+
+/// The token of the waker that interrupts a blocked `turn`.
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// Events fetched per `epoll_wait`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// The blocking half (see the module docs).
+pub(crate) struct Reactor {
+    poll: Poll,
+    events: Events,
+    /// Wakers gathered during dispatch (kept to reuse the allocation).
+    to_wake: Vec<Waker>,
+    registry: Arc<ReactorRegistry>,
+}
+
+/// The shared half (see the module docs).
+pub(crate) struct ReactorRegistry {
+    registry: mio::Registry,
+    waker: mio::Waker,
+    slots: Mutex<SlotTable>,
+}
+
+/// Registered sources: the token is `index | generation << 32`, so a stale event for a reused index is
+/// recognised and ignored.
+struct SlotTable {
+    entries: Vec<(u32, Option<std::sync::Arc<IoSlot>>)>,
+    free: Vec<usize>,
+}
+
+/// A registered source: its readiness slot and token. Deregister with `ReactorRegistry::deregister`.
+pub(crate) struct Registration {
+    pub(crate) slot: std::sync::Arc<IoSlot>,
+    token: Token,
+}
+
+/// What one `turn` saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TurnReport {
+    /// Readiness events for registered sources (wake-ups of the reactor itself are not counted).
+    pub(crate) io_events: usize,
+    /// True if the turn was cut short by `unpark`.
+    pub(crate) unparked: bool,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            to_wake: Vec::new(),
+            registry: Arc::new(ReactorRegistry {
+                registry,
+                waker,
+                slots: Mutex::new(SlotTable {
+                    entries: Vec::new(),
+                    free: Vec::new(),
+                }),
+            }),
+        })
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<ReactorRegistry> {
+        &self.registry
+    }
+
+    /// Waits up to `timeout` (`None`: until an event or `unpark`; zero: just look) and dispatches what came.
+    pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<TurnReport> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(TurnReport::default()),
+            Err(e) => return Err(e),
+        }
+        let mut report = TurnReport::default();
+        {
+            let slots = self.registry.slots.lock().unwrap();
+            for event in self.events.iter() {
+                if event.token() == WAKE_TOKEN {
+                    report.unparked = true;
+                    continue;
+                }
+                if let Some(slot) = slots.get(event.token()) {
+                    report.io_events += 1;
+                    slot.set_readiness(event, &mut self.to_wake);
+                }
+            }
+        }
+        for waker in self.to_wake.drain(..) {
+            waker.wake();
+        }
+        Ok(report)
+    }
+}
+
+impl ReactorRegistry {
+    /// Interrupts a thread blocked in `Reactor::turn` (or makes its next turn return at once).
+    pub(crate) fn unpark(&self) {
+        // An eventfd write only fails if the counter would overflow, which means a wake-up is pending anyway.
+        let _ = self.waker.wake();
+    }
+
+    /// Registers `source` (edge-triggered) for `interest`.
+    pub(crate) fn register(
+        &self,
+        source: &mut impl mio::event::Source,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        let slot = std::sync::Arc::new(IoSlot::new());
+        let token = self.slots.lock().unwrap().insert(slot.clone());
+        if let Err(e) = self.registry.register(source, token, interest) {
+            self.slots.lock().unwrap().remove(token);
+            return Err(e);
+        }
+        Ok(Registration { slot, token })
+    }
+
+    /// Removes `source` from the reactor and wakes anyone still waiting on it (they will see it closed).
+    pub(crate) fn deregister(
+        &self,
+        source: &mut impl mio::event::Source,
+        registration: Registration,
+    ) -> io::Result<()> {
+        self.slots.lock().unwrap().remove(registration.token);
+        registration.slot.shutdown();
+        self.registry.deregister(source)
+    }
+}
+
+impl SlotTable {
+    fn insert(&mut self, slot: std::sync::Arc<IoSlot>) -> Token {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push((0, None));
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[index];
+        entry.0 = entry.0.wrapping_add(1);
+        entry.1 = Some(slot);
+        Token(index | (entry.0 as usize) << 32)
+    }
+
+    fn get(&self, token: Token) -> Option<&IoSlot> {
+        let (index, generation) = (token.0 & 0xffff_ffff, (token.0 >> 32) as u32);
+        match self.entries.get(index) {
+            Some((g, Some(slot))) if *g == generation => Some(slot),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, token: Token) {
+        let index = token.0 & 0xffff_ffff;
+        if let Some(entry) = self.entries.get_mut(index) {
+            if entry.1.take().is_some() {
+                self.free.push(index);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(ferrio_loom)))]
+mod tests {
+    use super::*;
+    use mio::unix::SourceFd;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake};
+
+    struct CountWake(AtomicUsize);
+    impl Wake for CountWake {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn readiness_reaches_the_waiting_waker() {
+        let mut reactor = Reactor::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = a.as_raw_fd();
+        let reg = reactor
+            .registry()
+            .register(&mut SourceFd(&fd), Interest::READABLE)
+            .unwrap();
+
+        // Writable-only interest for a socket with nothing to read: the first turn may report nothing.
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        let counter = std::sync::Arc::new(CountWake(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(reg.slot.poll_ready(&mut cx, Direction::Read).is_pending());
+
+        b.write_all(b"x").unwrap();
+        let report = reactor.turn(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(report.io_events, 1);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        let std::task::Poll::Ready(ev) = reg.slot.poll_ready(&mut cx, Direction::Read) else {
+            panic!("readable after the event")
+        };
+        reg.slot.clear_readiness(ev);
+        assert!(reg.slot.poll_ready(&mut cx, Direction::Read).is_pending());
+        reactor
+            .registry()
+            .deregister(&mut SourceFd(&fd), reg)
+            .unwrap();
+    }
+
+    #[test]
+    fn unpark_interrupts_a_blocking_turn() {
+        let mut reactor = Reactor::new().unwrap();
+        let registry = reactor.registry().clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            registry.unpark();
+        });
+        let report = reactor.turn(None).unwrap();
+        assert!(report.unparked);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn stale_tokens_are_ignored() {
+        let mut table = SlotTable {
+            entries: Vec::new(),
+            free: Vec::new(),
+        };
+        let t1 = table.insert(std::sync::Arc::new(IoSlot::new()));
+        table.remove(t1);
+        let t2 = table.insert(std::sync::Arc::new(IoSlot::new()));
+        assert_eq!(t1.0 & 0xffff_ffff, t2.0 & 0xffff_ffff);
+        assert!(table.get(t1).is_none());
+        assert!(table.get(t2).is_some());
+    }
+}

@@ -1,0 +1,99 @@
+//! `Builder`: chooses the flavour and its knobs, then builds a `Runtime`.
+
+use super::{Flavor, Runtime};
+use std::fmt;
+use std::io;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = ferrio::Runtime::builder().worker_threads(2).thread_name("app").build().unwrap();
+/// assert_eq!(rt.block_on(async { 40 + 2 }), 42);
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    pub(super) flavor: Flavor,
+    pub(super) worker_threads: Option<usize>,
+    pub(super) thread_name: String,
+    pub(super) event_interval: u32,
+    pub(super) global_queue_interval: u32,
+}
+
+impl Builder {
+    pub(super) fn new() -> Builder {
+        Builder {
+            flavor: Flavor::MultiThread,
+            worker_threads: None,
+            thread_name: "ferrio-worker".to_owned(),
+            event_interval: 61,
+            global_queue_interval: 31,
+        }
+    }
+
+    /// The multi-thread work-stealing flavour (the default).
+    pub fn multi_thread(&mut self) -> &mut Self {
+        self.flavor = Flavor::MultiThread;
+        self
+    }
+
+    /// The current-thread flavour: tasks run on the thread that calls `block_on`, in asyncio's order.
+    pub fn current_thread(&mut self) -> &mut Self {
+        self.flavor = Flavor::CurrentThread;
+        self
+    }
+
+    /// Number of worker threads of the multi-thread flavour (default: available parallelism). Zero is
+    /// rejected by `build`.
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Name prefix of worker threads (`NAME-0`, `NAME-1`, ...).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// A busy worker polls the reactor without blocking every `ticks` task polls (default 61).
+    pub fn event_interval(&mut self, ticks: u32) -> &mut Self {
+        self.event_interval = ticks;
+        self
+    }
+
+    /// A worker takes from the global queue before its own every `ticks` ticks (default 31).
+    pub fn global_queue_interval(&mut self, ticks: u32) -> &mut Self {
+        self.global_queue_interval = ticks;
+        self
+    }
+
+    /// Builds the runtime. Errors: `InvalidInput` for `worker_threads(0)` or a zero interval; otherwise
+    /// whatever creating epoll, the eventfd or a thread returned.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        if self.worker_threads == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: worker_threads(0): a multi-thread runtime needs at least one worker thread",
+            ));
+        }
+        if self.event_interval == 0 || self.global_queue_interval == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: event_interval and global_queue_interval must be at least 1",
+            ));
+        }
+        Runtime::from_builder(self)
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("flavor", &self.flavor)
+            .field("worker_threads", &self.worker_threads)
+            .field("thread_name", &self.thread_name)
+            .field("event_interval", &self.event_interval)
+            .field("global_queue_interval", &self.global_queue_interval)
+            .finish()
+    }
+}

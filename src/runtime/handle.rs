@@ -1,0 +1,78 @@
+//! `Handle`: a cloneable, `Send + Sync` reference to a runtime, to spawn onto it from any thread.
+
+use crate::runtime::context;
+use crate::scheduler::SchedulerHandle;
+use crate::task::Task;
+use std::fmt;
+use std::future::Future;
+
+/// A reference to a runtime that can spawn tasks from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) inner: SchedulerHandle,
+}
+
+/// Returned by [`Handle::try_current`] outside a runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no ferrio runtime is running on this thread (not inside block_on, run, or a runtime task)")
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+impl Handle {
+    /// The handle of the runtime running on this thread.
+    ///
+    /// # Panics
+    /// Outside a runtime (not inside `block_on`, `run` or a task); see [`Handle::try_current`].
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(e) => panic!("ferrio: Handle::current() called outside a runtime: {e}"),
+        }
+    }
+
+    /// The handle of the runtime running on this thread, or an error outside one.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::with_current(|inner| Handle {
+            inner: inner.clone(),
+        })
+        .ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns a task onto this runtime (asyncio's `create_task`), from any thread.
+    ///
+    /// # Panics
+    /// If the runtime has been shut down.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.spawn(future)
+    }
+
+    /// Tasks alive on this runtime: spawned and not yet completed (a snapshot).
+    pub fn live_tasks(&self) -> usize {
+        self.inner.live_tasks()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flavor = match self.inner {
+            SchedulerHandle::MultiThread(_) => "multi_thread",
+            SchedulerHandle::CurrentThread(_) => "current_thread",
+        };
+        f.debug_struct("Handle")
+            .field("flavor", &flavor)
+            .field("runtime_id", &self.inner.runtime_id())
+            .finish()
+    }
+}

@@ -1,0 +1,375 @@
+//! The current-thread scheduler: one thread, one FIFO run queue, asyncio's scheduling order.
+//!
+//! `block_on` runs ticks like asyncio's `BaseEventLoop._run_once`: each tick first moves tasks woken from
+//! other threads into the run queue, then runs exactly the entries that were queued when the tick began, in
+//! order; whatever they wake or spawn waits for the next tick. The `block_on` future itself is an entry of
+//! the same queue (asyncio's main task), so a spawned task first runs when its spawner awaits something
+//! pending, exactly as `create_task` behaves. When the queue is empty the thread blocks in the reactor; while
+//! it is busy, the reactor is polled without blocking every `event_interval` task polls.
+//!
+//! `spawn_local` futures (not `Send`) live only here: their `Notified`s are only run by `block_on` on the
+//! owner thread, and shutdown drops them on that thread (raw.rs invariant 5). Wakes from other threads go
+//! through `remote` and a write to the reactor's eventfd when the thread is parked.
+
+use crate::loom::{AtomicBool, AtomicUsize, Mutex};
+use crate::reactor::{Reactor, ReactorRegistry};
+use crate::runtime::context;
+use crate::scheduler::SchedulerHandle;
+use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crossbeam_queue::SegQueue;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release, SeqCst};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+thread_local! {
+    /// The scheduler context of a `block_on` running on this thread (null otherwise). Points at a
+    /// `LoopContext` on `block_on`'s stack, valid while set (reset before it is dropped).
+    static LOOP: Cell<*const LoopContext> = const { Cell::new(ptr::null()) };
+}
+
+/// Parking states of the loop thread.
+const RUNNING: usize = 0;
+const PARKED: usize = 1;
+const NOTIFIED: usize = 2;
+
+pub(crate) struct Shared {
+    remote: SegQueue<Entry>,
+    pub(crate) owned: OwnedTasks,
+    registry: Arc<ReactorRegistry>,
+    park_state: AtomicUsize,
+    /// The run queue and reactor while no `block_on` runs.
+    core: Mutex<Option<Box<Core>>>,
+    shutdown: AtomicBool,
+    /// The thread that built the runtime: the only one where `spawn_local` futures live.
+    owner: ThreadId,
+    /// `spawn_local` tasks not yet completed.
+    local_live: AtomicUsize,
+    /// Generation of the current `block_on`, to ignore stale wake-ups of an earlier one.
+    main_generation: AtomicUsize,
+    pub(crate) event_interval: u32,
+    pub(crate) runtime_id: u64,
+}
+
+struct Core {
+    queue: VecDeque<Entry>,
+    reactor: Option<Reactor>,
+    polls_since_reactor: u32,
+}
+
+enum Entry {
+    Task(Notified),
+    /// The `block_on` future of the given generation was woken.
+    Main(usize),
+}
+
+struct LoopContext {
+    shared: Arc<Shared>,
+    core: RefCell<Option<Box<Core>>>,
+}
+
+/// The scheduler hook of `spawn_local` tasks: like `Arc<Shared>`, and counts them out when they complete.
+pub(crate) struct LocalScheduler(Arc<Shared>);
+
+impl Shared {
+    pub(crate) fn new(reactor: Reactor, event_interval: u32, runtime_id: u64) -> Arc<Shared> {
+        Arc::new(Shared {
+            remote: SegQueue::new(),
+            owned: OwnedTasks::new(1),
+            registry: reactor.registry().clone(),
+            park_state: AtomicUsize::new(RUNNING),
+            core: Mutex::new(Some(Box::new(Core {
+                queue: VecDeque::new(),
+                reactor: Some(reactor),
+                polls_since_reactor: 0,
+            }))),
+            shutdown: AtomicBool::new(false),
+            owner: std::thread::current().id(),
+            local_live: AtomicUsize::new(0),
+            main_generation: AtomicUsize::new(0),
+            event_interval,
+            runtime_id,
+        })
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))] // for the I/O and time layers
+    pub(crate) fn registry(&self) -> &Arc<ReactorRegistry> {
+        &self.registry
+    }
+
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified) = task::bind(future, self.clone(), &self.owned);
+        if let Some(notified) = notified {
+            self.schedule_entry(Entry::Task(notified));
+        }
+        task
+    }
+
+    /// Spawns a `!Send` future. Must be called on the owner thread, inside `block_on`.
+    pub(crate) fn spawn_local<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        assert_eq!(
+            std::thread::current().id(),
+            self.owner,
+            "ferrio: spawn_local called on a thread other than the one that built the current-thread runtime"
+        );
+        self.local_live.fetch_add(1, SeqCst);
+        let (task, notified) = task::bind(future, LocalScheduler(self.clone()), &self.owned);
+        if let Some(notified) = notified {
+            self.schedule_entry(Entry::Task(notified));
+        }
+        task
+    }
+
+    fn schedule_entry(self: &Arc<Self>, entry: Entry) {
+        let entry = LOOP.with(|l| {
+            let ptr = l.get();
+            if ptr.is_null() {
+                return Some(entry);
+            }
+            // SAFETY: a non-null `LOOP` points at the live context of the `block_on` on this thread.
+            let ctx = unsafe { &*ptr };
+            if !Arc::ptr_eq(&ctx.shared, self) {
+                return Some(entry);
+            }
+            match ctx.core.try_borrow_mut() {
+                Ok(mut core) => match core.as_mut() {
+                    Some(core) => {
+                        core.queue.push_back(entry);
+                        None
+                    }
+                    None => Some(entry),
+                },
+                Err(_) => Some(entry),
+            }
+        });
+        if let Some(entry) = entry {
+            self.remote.push(entry);
+            self.unpark();
+        }
+    }
+
+    fn unpark(&self) {
+        if self.park_state.swap(NOTIFIED, SeqCst) == PARKED {
+            self.registry.unpark();
+        }
+    }
+
+    /// Runs `future` to completion on this thread, running the runtime's tasks meanwhile.
+    pub(crate) fn block_on<F: Future>(self: &Arc<Self>, future: F) -> F::Output {
+        let _enter = context::enter(
+            SchedulerHandle::CurrentThread(self.clone()),
+            self.runtime_id,
+        );
+        assert!(
+            !self.shutdown.load(Acquire),
+            "ferrio: block_on called on a runtime that has been shut down"
+        );
+        let core = self.core.lock().unwrap().take().expect(
+            "ferrio: block_on called on a current-thread runtime that another thread is already driving \
+             (one thread at a time can run it)",
+        );
+        if std::thread::current().id() != self.owner && self.local_live.load(SeqCst) > 0 {
+            *self.core.lock().unwrap() = Some(core);
+            panic!("ferrio: block_on on a thread other than the runtime's owner while spawn_local tasks are alive");
+        }
+        let ctx = LoopContext {
+            shared: self.clone(),
+            core: RefCell::new(Some(core)),
+        };
+        /// Gives the core back and clears the thread-local, even if the main future panics.
+        struct Leave<'a>(&'a LoopContext);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                LOOP.with(|l| l.set(ptr::null()));
+                let core = self.0.core.borrow_mut().take();
+                *self.0.shared.core.lock().unwrap() = core;
+            }
+        }
+        LOOP.with(|l| l.set(&ctx));
+        let _leave = Leave(&ctx);
+        ctx.run(future)
+    }
+
+    /// Stops the runtime: cancels every task, dropping each future on this thread. Called on drop.
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.shutdown.store(true, Release);
+        let Some(core) = self.core.lock().unwrap().take() else {
+            return;
+        };
+        if std::thread::current().id() != self.owner && self.local_live.load(SeqCst) > 0 {
+            eprintln!(
+                "ferrio: a current-thread runtime with live spawn_local tasks was dropped on a thread other \
+                 than its owner; those futures cannot be dropped here and are leaked"
+            );
+            std::mem::forget(core);
+            return;
+        }
+        let ctx = LoopContext {
+            shared: self.clone(),
+            core: RefCell::new(Some(core)),
+        };
+        LOOP.with(|l| l.set(&ctx));
+        self.owned.close_and_shutdown_all();
+        LOOP.with(|l| l.set(ptr::null()));
+        let mut core = ctx.core.borrow_mut().take().expect("core");
+        core.queue.clear();
+        while self.remote.pop().is_some() {}
+    }
+
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.owned.len()
+    }
+}
+
+impl LoopContext {
+    fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        f(self
+            .core
+            .borrow_mut()
+            .as_mut()
+            .expect("ferrio: current-thread core missing"))
+    }
+
+    fn run<F: Future>(&self, future: F) -> F::Output {
+        let shared = &self.shared;
+        let generation = shared.main_generation.fetch_add(1, AcqRel) + 1;
+        let main_waker = Arc::new(MainWaker {
+            shared: shared.clone(),
+            generation,
+            queued: AtomicBool::new(true),
+        });
+        let waker = Waker::from(main_waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        self.with_core(|core| core.queue.push_front(Entry::Main(generation)));
+        loop {
+            // Tasks woken by other threads were ready before this tick began.
+            self.with_core(|core| {
+                while let Some(entry) = shared.remote.pop() {
+                    core.queue.push_back(entry);
+                }
+            });
+            let ready_now = self.with_core(|core| core.queue.len());
+            for _ in 0..ready_now {
+                let Some(entry) = self.with_core(|core| core.queue.pop_front()) else {
+                    break;
+                };
+                match entry {
+                    Entry::Task(task) => {
+                        task.run();
+                        self.with_core(|core| core.polls_since_reactor += 1);
+                    }
+                    Entry::Main(g) if g == generation => {
+                        main_waker.queued.store(false, SeqCst);
+                        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                            return output;
+                        }
+                    }
+                    Entry::Main(_) => {} // a wake-up meant for an earlier block_on
+                }
+            }
+            self.turn_reactor();
+        }
+    }
+
+    /// Blocks in the reactor when nothing is ready; otherwise polls it without blocking now and then.
+    fn turn_reactor(&self) {
+        let shared = &self.shared;
+        let (idle, due) = self.with_core(|core| {
+            (
+                core.queue.is_empty(),
+                core.polls_since_reactor >= shared.event_interval,
+            )
+        });
+        if !idle && !due {
+            return;
+        }
+        let mut reactor = self.with_core(|core| {
+            core.polls_since_reactor = 0;
+            core.reactor.take().expect("ferrio: reactor missing")
+        });
+        let timeout = if idle
+            && shared
+                .park_state
+                .compare_exchange(RUNNING, PARKED, SeqCst, SeqCst)
+                .is_ok()
+        {
+            None
+        } else {
+            Some(Duration::ZERO)
+        };
+        let result = reactor.turn(timeout);
+        shared.park_state.store(RUNNING, SeqCst);
+        self.with_core(|core| core.reactor = Some(reactor));
+        if let Err(e) = result {
+            panic!("ferrio: epoll_wait failed: {e}");
+        }
+    }
+}
+
+/// The waker of the `block_on` future: queues `Entry::Main` once per wake-up.
+struct MainWaker {
+    shared: Arc<Shared>,
+    generation: usize,
+    queued: AtomicBool,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, SeqCst) {
+            self.shared.schedule_entry(Entry::Main(self.generation));
+        }
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified) {
+        self.schedule_entry(Entry::Task(task));
+    }
+    fn yield_task(&self, task: Notified) {
+        self.schedule_entry(Entry::Task(task));
+    }
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+impl Schedule for LocalScheduler {
+    fn schedule(&self, task: Notified) {
+        self.0.schedule_entry(Entry::Task(task));
+    }
+    fn yield_task(&self, task: Notified) {
+        self.0.schedule_entry(Entry::Task(task));
+    }
+    fn release(&self, task: RawTask) -> bool {
+        self.0.local_live.fetch_sub(1, SeqCst);
+        self.0.owned.remove(task)
+    }
+}
+
+// `MainWaker`'s flag must live across threads; `Shared` is shared by every task's hook.
+const _: () = {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn check() {
+        assert_send_sync::<Shared>();
+        assert_send_sync::<LocalScheduler>();
+    }
+    let _ = check;
+};

@@ -1,0 +1,57 @@
+//! The two executor flavours and the handle that tasks and `Handle` use to reach either.
+//!
+//! - `multi_thread`: N workers, per-worker rings with a stealable LIFO slot, a global injection queue, work
+//!   stealing, parking in the reactor. The default.
+//! - `current_thread`: one thread, FIFO, asyncio's `_run_once` order, `spawn_local`.
+
+pub(crate) mod current_thread;
+pub(crate) mod multi_thread;
+
+use crate::task::Task;
+use std::future::Future;
+use std::sync::Arc;
+
+/// A cloneable reference to one runtime's scheduler.
+#[derive(Clone)]
+pub(crate) enum SchedulerHandle {
+    MultiThread(Arc<multi_thread::Shared>),
+    CurrentThread(Arc<current_thread::Shared>),
+}
+
+impl SchedulerHandle {
+    pub(crate) fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        assert!(
+            !self.is_closed(),
+            "ferrio: spawn on a runtime that has been shut down (the Runtime was dropped or shut down)"
+        );
+        match self {
+            SchedulerHandle::MultiThread(shared) => shared.spawn(future),
+            SchedulerHandle::CurrentThread(shared) => shared.spawn(future),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            SchedulerHandle::MultiThread(shared) => shared.owned.is_closed(),
+            SchedulerHandle::CurrentThread(shared) => shared.owned.is_closed(),
+        }
+    }
+
+    pub(crate) fn runtime_id(&self) -> u64 {
+        match self {
+            SchedulerHandle::MultiThread(shared) => shared.config.runtime_id,
+            SchedulerHandle::CurrentThread(shared) => shared.runtime_id,
+        }
+    }
+
+    pub(crate) fn live_tasks(&self) -> usize {
+        match self {
+            SchedulerHandle::MultiThread(shared) => shared.live_tasks(),
+            SchedulerHandle::CurrentThread(shared) => shared.live_tasks(),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `Idle`: which workers sleep and how many search for work, so that a new task wakes at most one sleeper
+//! and no more than half the workers ever search (steal) at once.
+//!
+//! The state word packs `num_searching` (low 16 bits) and `num_unparked` (the rest). The list of sleeping
+//! workers sits behind a mutex that only parking and waking take, never the task hot path.
+//!
+//! # No lost wake-up
+//! A thread that queues work calls `worker_to_notify`, which reads the state with a full barrier (an RMW);
+//! a worker that parks decrements the state (another RMW) and, if it was the last searcher, checks every
+//! queue once more (`Shared::notify_if_work_pending`). The two RMWs are totally ordered: either the producer
+//! sees no searcher and wakes a sleeper, or the last searcher's re-check sees the producer's task.
+
+use crate::loom::{AtomicUsize, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
+
+const SEARCHING_MASK: usize = 0xFFFF;
+const UNPARKED_ONE: usize = 1 << 16;
+
+pub(crate) struct Idle {
+    state: AtomicUsize,
+    num_workers: usize,
+    sleepers: Mutex<Vec<usize>>,
+}
+
+fn num_searching(state: usize) -> usize {
+    state & SEARCHING_MASK
+}
+
+fn num_unparked(state: usize) -> usize {
+    state >> 16
+}
+
+impl Idle {
+    pub(crate) fn new(num_workers: usize) -> Idle {
+        assert!(num_workers < SEARCHING_MASK, "too many workers");
+        Idle {
+            state: AtomicUsize::new(num_workers * UNPARKED_ONE),
+            num_workers,
+            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
+        }
+    }
+
+    /// If no worker is searching and one is asleep, picks a sleeper to wake, counting it as unparked and
+    /// searching. The caller must unpark it.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.should_wake() {
+            return None;
+        }
+        let mut sleepers = self.sleepers.lock().unwrap();
+        if !self.should_wake() {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        self.state.fetch_add(UNPARKED_ONE | 1, SeqCst);
+        Some(index)
+    }
+
+    /// Picks a sleeper to wake whether or not someone searches: the reactor hand-off.
+    pub(crate) fn any_sleeper(&self) -> Option<usize> {
+        let mut sleepers = self.sleepers.lock().unwrap();
+        let index = sleepers.pop()?;
+        self.state.fetch_add(UNPARKED_ONE | 1, SeqCst);
+        Some(index)
+    }
+
+    fn should_wake(&self) -> bool {
+        // An RMW, not a load: it orders the caller's queue push before this read (see module docs).
+        let state = self.state.fetch_add(0, SeqCst);
+        num_searching(state) == 0 && num_unparked(state) < self.num_workers
+    }
+
+    /// A worker starts searching, unless half the workers already are.
+    pub(crate) fn transition_worker_to_searching(&self) -> bool {
+        let state = self.state.load(SeqCst);
+        if 2 * num_searching(state) >= self.num_workers {
+            return false;
+        }
+        self.state.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// A searching worker found work. True if it was the last searcher (it should then wake another).
+    pub(crate) fn transition_worker_from_searching(&self) -> bool {
+        let prev = self.state.fetch_sub(1, SeqCst);
+        debug_assert!(num_searching(prev) > 0);
+        num_searching(prev) == 1
+    }
+
+    /// A worker goes to sleep. True if it was the last searcher: it must re-check all queues.
+    pub(crate) fn transition_worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap();
+        let dec = UNPARKED_ONE | usize::from(is_searching);
+        let prev = self.state.fetch_sub(dec, SeqCst);
+        sleepers.push(index);
+        is_searching && num_searching(prev) == 1
+    }
+
+    /// True while `index` is on the sleeper list (nobody has picked it to wake).
+    pub(crate) fn is_parked(&self, index: usize) -> bool {
+        self.sleepers.lock().unwrap().contains(&index)
+    }
+
+    /// Takes `index` off the sleeper list by itself (it found work on its own); counts it unparked.
+    pub(crate) fn unpark_worker_by_id(&self, index: usize) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap();
+        match sleepers.iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers.swap_remove(pos);
+                self.state.fetch_add(UNPARKED_ONE, SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn num_sleepers(&self) -> usize {
+        self.num_workers - num_unparked(self.state.load(SeqCst))
+    }
+}
+
+#[cfg(all(test, not(ferrio_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_limit_and_notify() {
+        let idle = Idle::new(4);
+        assert!(idle.worker_to_notify().is_none(), "nobody sleeps");
+        assert!(!idle.transition_worker_to_parked(3, false));
+        assert_eq!(idle.num_sleepers(), 1);
+        assert_eq!(idle.worker_to_notify(), Some(3));
+        assert!(
+            idle.worker_to_notify().is_none(),
+            "worker 3 is searching now"
+        );
+        assert!(idle.transition_worker_to_searching()); // 2 of 4 searching
+        assert!(
+            !idle.transition_worker_to_searching(),
+            "at most half search"
+        );
+        assert!(!idle.transition_worker_from_searching());
+        assert!(idle.transition_worker_from_searching());
+    }
+
+    #[test]
+    fn last_searcher_parking_is_reported() {
+        let idle = Idle::new(2);
+        assert!(idle.transition_worker_to_searching());
+        assert!(idle.transition_worker_to_parked(0, true));
+        assert!(idle.is_parked(0));
+        assert!(idle.unpark_worker_by_id(0));
+        assert!(!idle.is_parked(0));
+    }
+}

@@ -1,0 +1,274 @@
+//! The multi-thread work-stealing scheduler: state shared by all workers, and how a task gets scheduled.
+//!
+//! Files: `queue.rs` (each worker's ring), `idle.rs` (who sleeps, who searches), `park.rs` (how a worker
+//! sleeps: in the reactor or on a condvar), `worker.rs` (the worker loop: run, steal, park).
+//!
+//! Where a woken task goes:
+//! - woken on one of this runtime's workers, while that worker runs a task: into the worker's LIFO slot
+//!   (the task it displaces goes to the back of the ring), or, if woken during its own poll (`yield_now`),
+//!   to the back of the ring;
+//! - from anywhere else (another thread, the reactor, a parked worker): the global injection queue, then one
+//!   sleeping worker is woken if nobody is searching.
+//!
+//! The injection queue is crossbeam-queue's `SegQueue`: lock-free for the one-at-a-time pushes of foreign
+//! threads and wakes; the ring overflow pushes its half-ring batch into it item by item (one claim on the
+//! ring, then lock-free pushes), which measured well enough not to justify an intrusive list (BENCHMARKS.md).
+
+mod idle;
+mod park;
+mod queue;
+mod worker;
+
+use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, Condvar, Mutex};
+use crate::reactor::{Reactor, ReactorRegistry};
+use crate::task::{self, Header, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crossbeam_queue::SegQueue;
+use idle::Idle;
+use park::Parker;
+use queue::Stealer;
+use std::future::Future;
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) use worker::spawn_workers;
+
+/// Tuning knobs (the "state N" of the design notes).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// A busy worker polls the reactor without blocking every this many ticks.
+    pub(crate) event_interval: u32,
+    /// A worker takes from the global queue first every this many ticks (fairness).
+    pub(crate) global_queue_interval: u32,
+    /// Thread name prefix.
+    pub(crate) thread_name: String,
+    /// Runtime id, to tell this runtime's workers from another's.
+    pub(crate) runtime_id: u64,
+}
+
+/// At most this many tasks run from the LIFO slot in a row before it yields to the ring.
+pub(crate) const MAX_LIFO_POLLS_PER_TICK: usize = 3;
+
+/// Everything the workers share. One per runtime, behind an `Arc` that every task's scheduler hook holds.
+pub(crate) struct Shared {
+    remotes: Box<[Remote]>,
+    inject: SegQueue<Notified>,
+    idle: Idle,
+    reactor: Mutex<Reactor>,
+    registry: Arc<ReactorRegistry>,
+    pub(crate) owned: OwnedTasks,
+    shutdown: AtomicBool,
+    /// Workers that have left their loop, with a condvar for `shutdown_timeout`.
+    exited: Mutex<usize>,
+    exited_cv: Condvar,
+    pub(crate) config: Config,
+}
+
+/// The parts of a worker that other threads touch.
+struct Remote {
+    stealer: Stealer,
+    /// The LIFO slot: the task most recently woken by this worker. Written (non-null) only by the owner;
+    /// stealers may take it (`swap(null)`) when the owner seems stuck (see `worker.rs`). Holds one
+    /// `Notified` reference when non-null.
+    lifo: AtomicPtr<Header>,
+    /// Polls this worker has started (single writer, relaxed): lets stealers see whether it progresses.
+    polls: AtomicU64,
+    parker: Parker,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        num_workers: usize,
+        config: Config,
+        reactor: Reactor,
+    ) -> (Arc<Shared>, Vec<queue::LocalQueue>) {
+        let mut locals = Vec::with_capacity(num_workers);
+        let remotes = (0..num_workers)
+            .map(|_| {
+                let (local, stealer) = queue::new();
+                locals.push(local);
+                Remote {
+                    stealer,
+                    lifo: AtomicPtr::new(ptr::null_mut()),
+                    polls: AtomicU64::new(0),
+                    parker: Parker::new(),
+                }
+            })
+            .collect();
+        let registry = reactor.registry().clone();
+        let shared = Arc::new(Shared {
+            remotes,
+            inject: SegQueue::new(),
+            idle: Idle::new(num_workers),
+            reactor: Mutex::new(reactor),
+            registry,
+            owned: OwnedTasks::new(num_workers),
+            shutdown: AtomicBool::new(false),
+            exited: Mutex::new(0),
+            exited_cv: Condvar::new(),
+            config,
+        });
+        (shared, locals)
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))] // for the I/O and time layers
+    pub(crate) fn registry(&self) -> &Arc<ReactorRegistry> {
+        &self.registry
+    }
+
+    /// Spawns a task (`Send` future) onto this runtime.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified) = task::bind(future, self.clone(), &self.owned);
+        if let Some(notified) = notified {
+            self.schedule_task(notified, false);
+        }
+        task
+    }
+
+    fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
+        if let Err(task) = worker::try_schedule_local(self, task, is_yield) {
+            self.push_remote(task);
+        }
+    }
+
+    /// Queues a task from outside the workers and wakes a sleeper if nobody is searching.
+    fn push_remote(&self, task: Notified) {
+        self.inject.push(task);
+        self.notify_parked();
+    }
+
+    fn push_overflow(&self, batch: Vec<Notified>) {
+        for task in batch {
+            self.inject.push(task);
+        }
+    }
+
+    /// Wakes one sleeping worker if no worker is searching.
+    fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].parker.unpark(&self.registry);
+        }
+    }
+
+    /// Called by the last searcher before it sleeps: if any queue still holds work, wake someone for it.
+    fn notify_if_work_pending(&self) {
+        let pending = !self.inject.is_empty()
+            || self
+                .remotes
+                .iter()
+                .any(|r| r.stealer.has_tasks() || !r.lifo.load(Acquire).is_null());
+        if pending {
+            self.notify_parked();
+        }
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    /// Tells every worker to stop, and waits up to `timeout` for them to leave their loops. Returns the
+    /// number of workers still inside a task poll when the time ran out.
+    pub(crate) fn stop_workers(&self, timeout: Option<Duration>) -> usize {
+        self.shutdown.store(true, SeqCst);
+        for remote in self.remotes.iter() {
+            remote.parker.unpark(&self.registry);
+        }
+        // A worker blocked in the reactor without being the parker's PARKED_REACTOR yet still gets out.
+        self.registry.unpark();
+        let n = self.remotes.len();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut exited = self.exited.lock().unwrap();
+        while *exited < n {
+            match deadline {
+                None => exited = self.exited_cv.wait(exited).unwrap(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return n - *exited;
+                    }
+                    exited = self
+                        .exited_cv
+                        .wait_timeout(exited, deadline - now)
+                        .unwrap()
+                        .0;
+                }
+            }
+        }
+        0
+    }
+
+    fn worker_exited(&self) {
+        *self.exited.lock().unwrap() += 1;
+        self.exited_cv.notify_all();
+    }
+
+    /// After the workers stopped: cancel every live task (dropping its future on this thread) and release
+    /// whatever is still queued.
+    pub(crate) fn shutdown_tasks(&self) {
+        self.owned.close_and_shutdown_all();
+        while let Some(task) = self.inject.pop() {
+            drop(task);
+        }
+        for remote in self.remotes.iter() {
+            let lifo = remote.lifo.swap(ptr::null_mut(), AcqRel);
+            if let Some(ptr) = ptr::NonNull::new(lifo) {
+                drop(Notified::from_raw(RawTask::from_header(ptr)));
+            }
+        }
+    }
+
+    /// Tasks alive on this runtime (a snapshot).
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.owned.len()
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified) {
+        self.schedule_task(task, false);
+    }
+
+    fn yield_task(&self, task: Notified) {
+        self.schedule_task(task, true);
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+impl Remote {
+    /// Puts `task` in the LIFO slot (owner only); returns the task it displaced.
+    fn lifo_put(&self, task: Notified) -> Option<Notified> {
+        let new = task.into_raw().header_ptr().as_ptr();
+        // Only the owner stores non-null values: if the slot reads null, no stealer can race a store.
+        if self.lifo.load(Relaxed).is_null() {
+            self.lifo.store(new, Release);
+            return None;
+        }
+        let old = self.lifo.swap(new, AcqRel);
+        ptr::NonNull::new(old).map(|p| Notified::from_raw(RawTask::from_header(p)))
+    }
+
+    /// Takes the LIFO task (owner or stealer).
+    fn lifo_take(&self) -> Option<Notified> {
+        if self.lifo.load(Relaxed).is_null() {
+            return None;
+        }
+        let old = self.lifo.swap(ptr::null_mut(), AcqRel);
+        ptr::NonNull::new(old).map(|p| Notified::from_raw(RawTask::from_header(p)))
+    }
+
+    fn has_lifo(&self) -> bool {
+        !self.lifo.load(Relaxed).is_null()
+    }
+}

@@ -1,0 +1,340 @@
+//! The worker loop of the multi-thread scheduler: run local work, steal when out of it, park when there is
+//! none anywhere.
+//!
+//! Each tick a worker takes its next task from (in order) the global queue every `global_queue_interval`
+//! ticks, its ring, its LIFO slot, the global queue (taking a batch into its ring); failing that it becomes a
+//! searcher (at most half the workers search) and steals half of a random victim's ring; failing that it
+//! parks. Every `event_interval` ticks it also polls the reactor without blocking, so I/O is never starved
+//! while every worker is busy.
+//!
+//! The worker's `Core` (its ring and counters) is owned by its thread. While a task runs, the core sits in
+//! the thread's `WorkerContext` so that wakes and spawns made by that task reach the ring directly
+//! (`try_schedule_local`); while the worker is parked the core is out of the context, so wakes delivered by
+//! the reactor go through the global queue and wake another worker (the reactor hand-off).
+
+use super::queue::{LocalQueue, CAPACITY};
+use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
+use crate::runtime::context;
+use crate::scheduler::SchedulerHandle;
+use crate::task::Notified;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::ptr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+thread_local! {
+    /// The context of the worker running on this thread (null on other threads). Points at a
+    /// `WorkerContext` on the worker thread's stack, valid while set (cleared before it is dropped).
+    static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
+}
+
+struct WorkerContext {
+    shared: Arc<Shared>,
+    index: usize,
+    core: RefCell<Option<Box<Core>>>,
+}
+
+/// Worker-owned state.
+struct Core {
+    index: usize,
+    queue: LocalQueue,
+    tick: u32,
+    polls: u64,
+    is_searching: bool,
+    rng: u32,
+    /// Last poll count seen per victim, to tell a stuck worker's LIFO slot from a busy one's.
+    seen_polls: Box<[u64]>,
+}
+
+/// Starts one thread per local queue.
+pub(crate) fn spawn_workers(
+    shared: &Arc<Shared>,
+    queues: Vec<LocalQueue>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let mut handles = Vec::with_capacity(queues.len());
+    for (index, queue) in queues.into_iter().enumerate() {
+        let shared = shared.clone();
+        let name = format!("{}-{index}", shared.config.thread_name);
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || run(shared, index, queue));
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(handles)
+}
+
+fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
+    /// Counts the worker out even if the loop itself panics, so shutdown never waits for it forever.
+    struct Exit<'a>(&'a Shared);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            WORKER.with(|w| w.set(ptr::null()));
+            self.0.worker_exited();
+        }
+    }
+    let _exit = Exit(&shared);
+    let _enter = context::enter(
+        SchedulerHandle::MultiThread(shared.clone()),
+        shared.config.runtime_id,
+    );
+    let ctx = WorkerContext {
+        shared: shared.clone(),
+        index,
+        core: RefCell::new(None),
+    };
+    WORKER.with(|w| w.set(&ctx));
+    let mut core = Box::new(Core {
+        index,
+        queue,
+        tick: 0,
+        polls: 0,
+        is_searching: false,
+        rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
+        seen_polls: vec![u64::MAX; shared.num_workers()].into_boxed_slice(),
+    });
+    while !shared.is_shutdown() {
+        core.tick = core.tick.wrapping_add(1);
+        if core.tick % shared.config.event_interval == 0 {
+            core = ctx.poll_reactor(core);
+        }
+        if let Some(task) = ctx.next_task(&mut core) {
+            core = ctx.run_task(core, task);
+        } else if let Some(task) = ctx.steal(&mut core) {
+            core = ctx.run_task(core, task);
+        } else {
+            core = ctx.park(core);
+        }
+    }
+    // Shutting down: release the references of queued tasks; `Shared::shutdown_tasks` cancels them.
+    if let Some(task) = shared.remotes[index].lifo_take() {
+        drop(task);
+    }
+    while let Some(task) = core.queue.pop() {
+        drop(task);
+    }
+}
+
+/// Schedules `task` on the current worker if this thread is one of `shared`'s workers running a task.
+pub(super) fn try_schedule_local(
+    shared: &Arc<Shared>,
+    task: Notified,
+    is_yield: bool,
+) -> Result<(), Notified> {
+    WORKER.with(|w| {
+        let ptr = w.get();
+        if ptr.is_null() {
+            return Err(task);
+        }
+        // SAFETY: a non-null `WORKER` points at the live context of this thread's worker (see its doc).
+        let ctx = unsafe { &*ptr };
+        if !Arc::ptr_eq(&ctx.shared, shared) {
+            return Err(task);
+        }
+        let Ok(mut core) = ctx.core.try_borrow_mut() else {
+            return Err(task);
+        };
+        match core.as_mut() {
+            Some(core) => {
+                ctx.schedule_local(core, task, is_yield);
+                Ok(())
+            }
+            None => Err(task),
+        }
+    })
+}
+
+impl WorkerContext {
+    fn schedule_local(&self, core: &mut Core, task: Notified, is_yield: bool) {
+        let remote = &self.shared.remotes[self.index];
+        let overflow = |batch| self.shared.push_overflow(batch);
+        if is_yield {
+            core.queue.push_back(task, &overflow);
+        } else if let Some(displaced) = remote.lifo_put(task) {
+            core.queue.push_back(displaced, &overflow);
+        }
+        // More work here than this worker is about to run: let a sleeper come and steal.
+        if !core.is_searching && core.queue.len() + usize::from(remote.has_lifo()) > 1 {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Runs `task`, then up to `MAX_LIFO_POLLS_PER_TICK` tasks it woke through the LIFO slot.
+    fn run_task(&self, mut core: Box<Core>, task: Notified) -> Box<Core> {
+        if core.is_searching {
+            core.is_searching = false;
+            if self.shared.idle.transition_worker_from_searching() {
+                // The last searcher found work: someone else should look for more.
+                self.shared.notify_parked();
+            }
+        }
+        let remote = &self.shared.remotes[self.index];
+        let mut task = task;
+        let mut lifo_polls = 0;
+        loop {
+            core.polls += 1;
+            remote.polls.store(core.polls, Relaxed);
+            *self.core.borrow_mut() = Some(core);
+            task.run();
+            core = self
+                .core
+                .borrow_mut()
+                .take()
+                .expect("ferrio: worker core missing after a poll");
+            let Some(next) = remote.lifo_take() else {
+                return core;
+            };
+            if lifo_polls >= MAX_LIFO_POLLS_PER_TICK {
+                core.queue
+                    .push_back(next, &|batch| self.shared.push_overflow(batch));
+                return core;
+            }
+            lifo_polls += 1;
+            task = next;
+        }
+    }
+
+    fn next_task(&self, core: &mut Core) -> Option<Notified> {
+        let shared = &self.shared;
+        if core.tick % shared.config.global_queue_interval == 0 {
+            if let Some(task) = shared.inject.pop() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = core.queue.pop() {
+            return Some(task);
+        }
+        if let Some(task) = shared.remotes[self.index].lifo_take() {
+            return Some(task);
+        }
+        // Take a fair share of the global queue into the ring.
+        let first = shared.inject.pop()?;
+        let share = (shared.inject.len() / shared.num_workers()).min(CAPACITY / 2);
+        for _ in 0..share {
+            match shared.inject.pop() {
+                Some(task) => core
+                    .queue
+                    .push_back(task, &|batch| shared.push_overflow(batch)),
+                None => break,
+            }
+        }
+        Some(first)
+    }
+
+    fn steal(&self, core: &mut Core) -> Option<Notified> {
+        let shared = &self.shared;
+        if !core.is_searching {
+            if !shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            core.is_searching = true;
+        }
+        let n = shared.num_workers();
+        let start = core.next_random() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            if let Some((task, _moved)) = shared.remotes[victim].stealer.steal_into(&mut core.queue)
+            {
+                return Some(task);
+            }
+        }
+        for victim in (0..n).filter(|&v| v != self.index) {
+            if core.victim_is_stuck(shared, victim) {
+                if let Some(task) = shared.remotes[victim].lifo_take() {
+                    return Some(task);
+                }
+            }
+        }
+        shared.inject.pop()
+    }
+
+    /// Nothing to run anywhere: sleep until woken.
+    fn park(&self, mut core: Box<Core>) -> Box<Core> {
+        let shared = &self.shared;
+        let was_searching = std::mem::replace(&mut core.is_searching, false);
+        if shared
+            .idle
+            .transition_worker_to_parked(self.index, was_searching)
+        {
+            // Last searcher: a task queued while we searched may have woken nobody.
+            let stuck_lifo = (0..shared.num_workers())
+                .any(|v| v != self.index && core.victim_is_stuck(shared, v));
+            if stuck_lifo {
+                shared.notify_parked();
+            }
+            shared.notify_if_work_pending();
+        }
+        loop {
+            let report = shared.remotes[self.index].parker.park(&shared.reactor);
+            if shared.is_shutdown() {
+                return core;
+            }
+            if !shared.idle.is_parked(self.index) {
+                // Picked by a notifier: we count as searching.
+                core.is_searching = true;
+                if report.is_some_and(|r| r.io_events > 0) {
+                    // We were in the reactor and are about to run what it woke: hand it to a sleeper.
+                    if let Some(i) = shared.idle.any_sleeper() {
+                        shared.remotes[i].parker.unpark(&shared.registry);
+                    }
+                }
+                return core;
+            }
+            // Still listed as asleep (events woke nobody here, or another worker was picked for them).
+            if !core.queue.is_empty() && shared.idle.unpark_worker_by_id(self.index) {
+                return core;
+            }
+        }
+    }
+
+    /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
+    fn poll_reactor(&self, core: Box<Core>) -> Box<Core> {
+        let Ok(mut reactor) = self.shared.reactor.try_lock() else {
+            return core;
+        };
+        *self.core.borrow_mut() = Some(core);
+        let result = reactor.turn(Some(Duration::ZERO));
+        drop(reactor);
+        let core = self
+            .core
+            .borrow_mut()
+            .take()
+            .expect("ferrio: worker core missing after a reactor turn");
+        if let Err(e) = result {
+            panic!("ferrio: epoll_wait failed: {e}");
+        }
+        core
+    }
+}
+
+impl Core {
+    fn next_random(&mut self) -> u32 {
+        // xorshift32
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+
+    /// True if `victim` has a task in its LIFO slot and has not started a poll since we last looked.
+    fn victim_is_stuck(&mut self, shared: &Shared, victim: usize) -> bool {
+        let remote = &shared.remotes[victim];
+        if !remote.has_lifo() {
+            return false;
+        }
+        let polls = remote.polls.load(Relaxed);
+        let stuck = self.seen_polls[victim] == polls;
+        self.seen_polls[victim] = polls;
+        stuck
+    }
+}

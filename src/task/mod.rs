@@ -1,0 +1,147 @@
+//! Tasks: one heap allocation per spawned future, reference-counted through one atomic state word.
+//!
+//! Files: `state.rs` (the lifecycle specification), `raw.rs` (memory layout, vtable, invariants), `harness.rs`
+//! (poll / complete / cancel), `waker.rs` (wakers that point at the task), `join.rs` (the public `Task<T>`
+//! handle, its join futures and `shield`), `owned.rs` (the runtime's list of live tasks), `error.rs`
+//! (`TaskId`, `TaskError`).
+//!
+//! A scheduler plugs in through `Schedule`: the task calls it when woken (`schedule`), when woken during its
+//! own poll (`yield_task`) and when it completes (`release`). Schedulers move tasks around as `Notified`
+//! values, each owning one reference.
+
+mod error;
+mod harness;
+mod join;
+mod owned;
+mod raw;
+mod state;
+mod waker;
+
+pub use error::{TaskError, TaskId};
+pub use join::{shield, Join, JoinRef, Shield, Task};
+pub(crate) use owned::OwnedTasks;
+pub(crate) use raw::{Header, RawTask};
+
+use std::future::Future;
+use std::mem::ManuallyDrop;
+
+/// What a task needs from the scheduler that spawned it. Implementations must be callable from any thread.
+pub(crate) trait Schedule: Send + Sync + Sized + 'static {
+    /// A task became runnable (woken, or cancelled while idle). Called from any thread.
+    fn schedule(&self, task: Notified);
+
+    /// The task was woken during its own poll (e.g. `yield_now`): it goes behind the tasks already waiting.
+    fn yield_task(&self, task: Notified);
+
+    /// The task completed: unlink it from the owned list. True if this call unlinked it.
+    fn release(&self, task: RawTask) -> bool;
+}
+
+/// A runnable task: owns one reference, and the right to poll the task once.
+pub(crate) struct Notified(RawTask);
+
+impl Notified {
+    pub(crate) fn from_raw(raw: RawTask) -> Notified {
+        Notified(raw)
+    }
+
+    /// Gives up the wrapper without releasing the reference (queues store the raw pointer).
+    pub(crate) fn into_raw(self) -> RawTask {
+        ManuallyDrop::new(self).0
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.0.id()
+    }
+
+    /// Polls the task (or drops its future if it was cancelled).
+    pub(crate) fn run(self) {
+        self.into_raw().poll();
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        self.0.drop_reference();
+    }
+}
+
+/// Allocates a task for `future`, links it into `owned` and returns the user's handle plus the first
+/// `Notified` to schedule. If `owned` is closed (the runtime is shutting down), the task is cancelled at once
+/// and no `Notified` is returned: awaiting the handle gives `Err(Cancelled)`.
+pub(crate) fn bind<F, S>(
+    future: F,
+    scheduler: S,
+    owned: &OwnedTasks,
+) -> (Task<F::Output>, Option<Notified>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    let raw = RawTask::new(future, scheduler, TaskId::next());
+    let handle = Task::from_raw(raw);
+    let notified = Notified(raw);
+    match owned.bind(raw) {
+        Ok(()) => (handle, Some(notified)),
+        Err(raw) => {
+            // The reference meant for the list drives the shutdown.
+            raw.shutdown();
+            drop(notified);
+            (handle, None)
+        }
+    }
+}
+
+/// Helpers for unit and loom tests of the task system and the queues.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A scheduler that owns no list and drops whatever it is asked to schedule.
+    pub(crate) struct NoopScheduler;
+
+    impl Schedule for NoopScheduler {
+        fn schedule(&self, task: Notified) {
+            drop(task);
+        }
+        fn yield_task(&self, task: Notified) {
+            drop(task);
+        }
+        fn release(&self, _: RawTask) -> bool {
+            false
+        }
+    }
+
+    /// Creates `n` detached tasks that bump the returned counter when polled, and returns their `Notified`s.
+    pub(crate) fn counting_task<S: Schedule + Default>(
+        n: usize,
+    ) -> (Vec<Notified>, Arc<AtomicUsize>) {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..n)
+            .map(|_| {
+                let ran = ran.clone();
+                let raw = RawTask::new(
+                    async move {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    },
+                    S::default(),
+                    TaskId::next(),
+                );
+                // No owned list in these tests: release its reference, and detach the handle.
+                raw.drop_reference();
+                drop(Task::<()>::from_raw(raw));
+                Notified(raw)
+            })
+            .collect();
+        (tasks, ran)
+    }
+
+    impl Default for NoopScheduler {
+        fn default() -> Self {
+            NoopScheduler
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `OwnedTasks`: every live task of one runtime, so shutdown can cancel and drop each future exactly once.
+//!
+//! A task is linked at spawn (the list takes one of its references) and unlinked when it completes (the list's
+//! reference is released with the poller's) or at shutdown (the reference is handed to `RawTask::shutdown`).
+//! The list is intrusive (links live in the task header, raw.rs invariant 4) and sharded by task id, each shard
+//! behind its own mutex, so spawns and completions on different workers rarely meet on one lock. Once closed,
+//! a shard refuses new tasks: a spawn racing with shutdown gets a cancelled task, never a leaked one.
+
+use super::raw::{Header, RawTask};
+use crate::loom::{AtomicBool, Mutex};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Acquire, Release};
+
+pub(crate) struct OwnedTasks {
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    mask: usize,
+    closed: AtomicBool,
+}
+
+/// Keeps each shard's lock on its own cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+struct Shard {
+    head: Option<NonNull<Header>>,
+    len: usize,
+    closed: bool,
+}
+
+// SAFETY: the raw pointers in a shard are only followed under the shard's mutex (raw.rs invariant 4), and
+// the list owns a reference to each linked task, so they stay valid while linked (invariant 1).
+unsafe impl Send for Shard {}
+
+impl OwnedTasks {
+    /// `concurrency` is a hint (the number of threads that spawn and complete tasks).
+    pub(crate) fn new(concurrency: usize) -> OwnedTasks {
+        let n = (concurrency * 4).clamp(1, 64).next_power_of_two();
+        let shards = (0..n)
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    head: None,
+                    len: 0,
+                    closed: false,
+                }))
+            })
+            .collect();
+        OwnedTasks {
+            shards,
+            mask: n - 1,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn shard(&self, task: &RawTask) -> &Mutex<Shard> {
+        &self.shards[task.id().as_u64() as usize & self.mask].0
+    }
+
+    /// True once `close_and_shutdown_all` has started: spawns should be refused.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Acquire)
+    }
+
+    /// Links a new task, taking its list reference. Fails when the list is closed; the caller must then shut
+    /// the task down with that reference.
+    pub(crate) fn bind(&self, task: RawTask) -> Result<(), RawTask> {
+        let mut shard = self.shard(&task).lock().unwrap();
+        if shard.closed {
+            return Err(task);
+        }
+        let ptr = task.header_ptr();
+        // SAFETY: shard lock held (raw.rs invariant 4); the task is new, so its links are unused.
+        task.header().owned.with_mut(|links| unsafe {
+            (*links).prev = None;
+            (*links).next = shard.head;
+            (*links).linked = true;
+        });
+        if let Some(head) = shard.head {
+            // SAFETY: `head` is linked, hence alive (list reference), and we hold its shard's lock.
+            unsafe { head.as_ref() }
+                .owned
+                .with_mut(|links| unsafe { (*links).prev = Some(ptr) });
+        }
+        shard.head = Some(ptr);
+        shard.len += 1;
+        Ok(())
+    }
+
+    /// Unlinks a completed task. True if this call unlinked it (the caller then releases the list's
+    /// reference); false if shutdown had already taken it off the list.
+    pub(crate) fn remove(&self, task: RawTask) -> bool {
+        let mut shard = self.shard(&task).lock().unwrap();
+        // SAFETY: shard lock held; the caller holds a reference, so the header is alive.
+        let (linked, prev, next) = task
+            .header()
+            .owned
+            .with(|links| unsafe { ((*links).linked, (*links).prev, (*links).next) });
+        if !linked {
+            return false;
+        }
+        unlink(&mut shard, task.header_ptr(), prev, next);
+        true
+    }
+
+    /// Closes the list and shuts down every task still on it, one at a time, outside the shard lock (a
+    /// task's destructor may spawn, wake or complete other tasks).
+    pub(crate) fn close_and_shutdown_all(&self) {
+        self.closed.store(true, Release);
+        for shard in self.shards.iter() {
+            loop {
+                let task = {
+                    let mut shard = shard.0.lock().unwrap();
+                    shard.closed = true;
+                    let Some(head) = shard.head else { break };
+                    // SAFETY: lock held; the head is linked, so alive.
+                    let next = unsafe { head.as_ref() }
+                        .owned
+                        .with(|links| unsafe { (*links).next });
+                    unlink(&mut shard, head, None, next);
+                    RawTask::from_header(head)
+                };
+                // The list's reference moves to `shutdown`.
+                task.shutdown();
+            }
+        }
+    }
+
+    /// Number of linked tasks (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.lock().unwrap().len).sum()
+    }
+}
+
+fn unlink(
+    shard: &mut Shard,
+    ptr: NonNull<Header>,
+    prev: Option<NonNull<Header>>,
+    next: Option<NonNull<Header>>,
+) {
+    // SAFETY (all blocks below): the caller holds the shard lock (raw.rs invariant 4), and `ptr`, `prev`
+    // and `next` are linked tasks of this shard, so the list's references keep them alive.
+    match prev {
+        Some(p) => unsafe { p.as_ref() }
+            .owned
+            .with_mut(|l| unsafe { (*l).next = next }),
+        None => shard.head = next,
+    }
+    if let Some(n) = next {
+        unsafe { n.as_ref() }
+            .owned
+            .with_mut(|l| unsafe { (*l).prev = prev });
+    }
+    unsafe { ptr.as_ref() }.owned.with_mut(|l| unsafe {
+        (*l).linked = false;
+        (*l).prev = None;
+        (*l).next = None;
+    });
+    shard.len -= 1;
+}
