@@ -20,11 +20,13 @@
 
 mod io_slot;
 
+#[allow(unused_imports)] // used by the I/O layer
 pub(crate) use io_slot::{Direction, IoSlot, ReadyEvent};
 
-use crate::loom::{Arc, Mutex};
+// The reactor wraps real epoll and is not model-checked: plain std types.
 use mio::{Events, Interest, Poll, Token};
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -53,13 +55,13 @@ pub(crate) struct ReactorRegistry {
 /// Registered sources: the token is `index | generation << 32`, so a stale event for a reused index is
 /// recognised and ignored.
 struct SlotTable {
-    entries: Vec<(u32, Option<std::sync::Arc<IoSlot>>)>,
+    entries: Vec<(u32, Option<Arc<IoSlot>>)>,
     free: Vec<usize>,
 }
 
 /// A registered source: its readiness slot and token. Deregister with `ReactorRegistry::deregister`.
 pub(crate) struct Registration {
-    pub(crate) slot: std::sync::Arc<IoSlot>,
+    pub(crate) slot: Arc<IoSlot>,
     token: Token,
 }
 
@@ -137,7 +139,7 @@ impl ReactorRegistry {
         source: &mut impl mio::event::Source,
         interest: Interest,
     ) -> io::Result<Registration> {
-        let slot = std::sync::Arc::new(IoSlot::new());
+        let slot = Arc::new(IoSlot::new());
         let token = self.slots.lock().unwrap().insert(slot.clone());
         if let Err(e) = self.registry.register(source, token, interest) {
             self.slots.lock().unwrap().remove(token);
@@ -159,7 +161,7 @@ impl ReactorRegistry {
 }
 
 impl SlotTable {
-    fn insert(&mut self, slot: std::sync::Arc<IoSlot>) -> Token {
+    fn insert(&mut self, slot: Arc<IoSlot>) -> Token {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -260,9 +262,9 @@ mod tests {
             entries: Vec::new(),
             free: Vec::new(),
         };
-        let t1 = table.insert(std::sync::Arc::new(IoSlot::new()));
+        let t1 = table.insert(Arc::new(IoSlot::new()));
         table.remove(t1);
-        let t2 = table.insert(std::sync::Arc::new(IoSlot::new()));
+        let t2 = table.insert(Arc::new(IoSlot::new()));
         assert_eq!(t1.0 & 0xffff_ffff, t2.0 & 0xffff_ffff);
         assert!(table.get(t1).is_none());
         assert!(table.get(t2).is_some());

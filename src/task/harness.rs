@@ -42,7 +42,8 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     }
 
     /// # Safety
-    /// The caller has stage access (raw.rs invariant 2).
+    /// The caller has stage access (raw.rs invariant 2), so no other reference to the stage exists.
+    #[allow(clippy::mut_from_ref)] // the stage is an `UnsafeCell`; exclusivity comes from the state word
     unsafe fn stage_mut(&self) -> &mut Stage<F> {
         // SAFETY: exclusive by the caller's contract; the pointer comes from the live cell.
         self.cell().stage.with_mut(|p| unsafe { &mut *p })
@@ -149,8 +150,8 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             let old = mem::replace(unsafe { self.stage_mut() }, Stage::Consumed);
             let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
         } else if snapshot.has_join_waker() {
-            // SAFETY: JOIN_WAKER set: the runtime may read the slot (raw.rs invariant 3).
             header.join_waker.with(|slot| {
+                // SAFETY: JOIN_WAKER is set: the runtime may read the slot (raw.rs invariant 3).
                 if let Some(waker) = unsafe { &*slot } {
                     waker.wake_by_ref();
                 }
@@ -228,8 +229,8 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
         return set_join_waker(header, waker.clone());
     }
     // The runtime holds a waker already. Same task? Nothing to do.
-    // SAFETY: JOIN_WAKER is set: both sides may read the slot; nobody writes it.
     let same = header.join_waker.with(|slot| {
+        // SAFETY: JOIN_WAKER is set: both sides may read the slot; nobody writes it (raw.rs invariant 3).
         unsafe { &*slot }
             .as_ref()
             .is_some_and(|w| w.will_wake(waker))

@@ -50,10 +50,6 @@ impl Notified {
         ManuallyDrop::new(self).0
     }
 
-    pub(crate) fn id(&self) -> TaskId {
-        self.0.id()
-    }
-
     /// Polls the task (or drops its future if it was cancelled).
     pub(crate) fn run(self) {
         self.into_raw().poll();
@@ -92,6 +88,11 @@ where
         }
     }
 }
+
+#[cfg(all(test, ferrio_loom))]
+mod loom_tests;
+#[cfg(all(test, not(ferrio_loom)))]
+mod tests;
 
 /// Helpers for unit and loom tests of the task system and the queues.
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! behind its own mutex, so spawns and completions on different workers rarely meet on one lock. Once closed,
 //! a shard refuses new tasks: a spawn racing with shutdown gets a cancelled task, never a leaked one.
 
-use super::raw::{Header, RawTask};
+use super::raw::{Header, OwnedLinks, RawTask};
 use crate::loom::{AtomicBool, Mutex};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Release};
@@ -136,23 +136,28 @@ fn unlink(
     prev: Option<NonNull<Header>>,
     next: Option<NonNull<Header>>,
 ) {
-    // SAFETY (all blocks below): the caller holds the shard lock (raw.rs invariant 4), and `ptr`, `prev`
-    // and `next` are linked tasks of this shard, so the list's references keep them alive.
+    // The caller holds the shard lock (raw.rs invariant 4), and `ptr`, `prev` and `next` are linked tasks of
+    // this shard, so the list's references keep them alive (invariant 1).
     match prev {
-        Some(p) => unsafe { p.as_ref() }
-            .owned
-            .with_mut(|l| unsafe { (*l).next = next }),
+        Some(p) => links_mut(p, |l| l.next = next),
         None => shard.head = next,
     }
     if let Some(n) = next {
-        unsafe { n.as_ref() }
-            .owned
-            .with_mut(|l| unsafe { (*l).prev = prev });
+        links_mut(n, |l| l.prev = prev);
     }
-    unsafe { ptr.as_ref() }.owned.with_mut(|l| unsafe {
-        (*l).linked = false;
-        (*l).prev = None;
-        (*l).next = None;
+    links_mut(ptr, |l| {
+        l.linked = false;
+        l.prev = None;
+        l.next = None;
     });
     shard.len -= 1;
+}
+
+/// Edits a linked task's links. The caller holds the task's shard lock and the task is linked.
+fn links_mut(task: NonNull<Header>, f: impl FnOnce(&mut OwnedLinks)) {
+    // SAFETY: the task is linked, so the list's reference keeps the header alive (raw.rs invariant 1), and
+    // the caller holds the shard lock, which makes this the only access to the links (invariant 4).
+    let header = unsafe { task.as_ref() };
+    // SAFETY: as above: exclusive access under the shard lock.
+    header.owned.with_mut(|links| f(unsafe { &mut *links }));
 }

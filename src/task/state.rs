@@ -45,7 +45,7 @@ const FLAG_MASK: usize = REF_ONE - 1;
 
 /// A spawned task starts with three references (handle, owned list, first `Notified`), scheduled, with a
 /// live handle.
-const INITIAL: usize = 3 * REF_ONE | NOTIFIED | JOIN_INTEREST;
+const INITIAL: usize = (3 * REF_ONE) | NOTIFIED | JOIN_INTEREST;
 
 /// The atomic state word of one task.
 pub(crate) struct State {

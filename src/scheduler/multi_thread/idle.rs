@@ -113,6 +113,7 @@ impl Idle {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn num_sleepers(&self) -> usize {
         self.num_workers - num_unparked(self.state.load(SeqCst))
     }

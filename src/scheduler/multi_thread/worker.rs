@@ -39,7 +39,6 @@ struct WorkerContext {
 
 /// Worker-owned state.
 struct Core {
-    index: usize,
     queue: LocalQueue,
     tick: u32,
     polls: u64,
@@ -90,7 +89,6 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
     };
     WORKER.with(|w| w.set(&ctx));
     let mut core = Box::new(Core {
-        index,
         queue,
         tick: 0,
         polls: 0,
