@@ -44,12 +44,6 @@ pub(crate) struct ReadyEvent {
     bits: usize,
 }
 
-impl ReadyEvent {
-    pub(crate) fn is_shutdown(&self) -> bool {
-        self.bits & SHUTDOWN != 0
-    }
-}
-
 pub(crate) struct IoSlot {
     readiness: AtomicUsize,
     waiters: Mutex<Waiters>,

@@ -16,7 +16,7 @@
 
 // The registration API below is what sockets, `AsyncFd` and the timerfd plug into (the networking and time
 // layers); until those land it is exercised by this module's tests only.
-#![cfg_attr(not(test), allow(dead_code))]
+#![allow(dead_code)]
 
 mod io_slot;
 

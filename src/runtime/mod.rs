@@ -176,6 +176,8 @@ impl Drop for Runtime {
             // Joining our own threads from one of them would deadlock: stop them and say so.
             if let Kind::MultiThread { shared, .. } = &self.kind {
                 shared.stop_workers(Some(Duration::ZERO));
+                // Cancel every other task now (the running ones finish their poll on their workers first).
+                shared.shutdown_tasks();
             }
             panic!(
                 "ferrio: a Runtime was dropped from inside one of its own tasks; drop it from outside the \

@@ -98,11 +98,6 @@ impl Shared {
         })
     }
 
-    #[cfg_attr(not(test), allow(dead_code))] // for the I/O and time layers
-    pub(crate) fn registry(&self) -> &Arc<ReactorRegistry> {
-        &self.registry
-    }
-
     pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
@@ -178,7 +173,9 @@ impl Shared {
             !self.shutdown.load(Acquire),
             "ferrio: block_on called on a runtime that has been shut down"
         );
-        let core = self.core.lock().unwrap().take().expect(
+        let core = self.core.lock().unwrap().take();
+        // The guard is gone before any panic, so the mutex is never poisoned.
+        let core = core.expect(
             "ferrio: block_on called on a current-thread runtime that another thread is already driving \
              (one thread at a time can run it)",
         );
@@ -255,7 +252,17 @@ impl LoopContext {
         let waker = Waker::from(main_waker.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
-        self.with_core(|core| core.queue.push_front(Entry::Main(generation)));
+        // Like asyncio's `run_until_complete`, the main task is queued behind the tasks already ready
+        // (including those spawned from other threads before this call).
+        self.with_core(|core| {
+            while let Some(entry) = shared.remote.pop() {
+                core.queue.push_back(entry);
+            }
+            core.queue.push_back(Entry::Main(generation));
+        });
+        // asyncio's `run_until_complete` stops through a done-callback of the main task, which runs one tick
+        // after the main task finished: the rest of that tick and the whole next batch run before it returns.
+        let mut output = None;
         loop {
             // Tasks woken by other threads were ready before this tick began.
             self.with_core(|core| {
@@ -263,6 +270,7 @@ impl LoopContext {
                     core.queue.push_back(entry);
                 }
             });
+            let stop_after_this_tick = output.is_some();
             let ready_now = self.with_core(|core| core.queue.len());
             for _ in 0..ready_now {
                 let Some(entry) = self.with_core(|core| core.queue.pop_front()) else {
@@ -273,16 +281,20 @@ impl LoopContext {
                         task.run();
                         self.with_core(|core| core.polls_since_reactor += 1);
                     }
-                    Entry::Main(g) if g == generation => {
+                    Entry::Main(g) if g == generation && output.is_none() => {
                         main_waker.queued.store(false, SeqCst);
-                        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                            return output;
+                        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+                            output = Some(value);
                         }
                     }
-                    Entry::Main(_) => {} // a wake-up meant for an earlier block_on
+                    Entry::Main(_) => {} // a wake-up of an earlier block_on, or after the end
                 }
             }
-            self.turn_reactor();
+            match output {
+                Some(value) if stop_after_this_tick => return value,
+                Some(_) => {} // one more batch, without blocking in the reactor
+                None => self.turn_reactor(),
+            }
         }
     }
 
@@ -340,6 +352,8 @@ impl Wake for MainWaker {
 }
 
 impl Schedule for Arc<Shared> {
+    const COOPERATIVE_BUDGET: bool = false;
+
     fn schedule(&self, task: Notified) {
         self.schedule_entry(Entry::Task(task));
     }
@@ -352,6 +366,8 @@ impl Schedule for Arc<Shared> {
 }
 
 impl Schedule for LocalScheduler {
+    const COOPERATIVE_BUDGET: bool = false;
+
     fn schedule(&self, task: Notified) {
         self.0.schedule_entry(Entry::Task(task));
     }

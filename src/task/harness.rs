@@ -73,7 +73,11 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             };
             // SAFETY: the future is never moved out of the cell; it is dropped in place (see above).
             let future = unsafe { Pin::new_unchecked(future) };
-            coop::with_budget(|| future.poll(&mut cx))
+            if S::COOPERATIVE_BUDGET {
+                coop::with_budget(|| future.poll(&mut cx))
+            } else {
+                future.poll(&mut cx)
+            }
         }));
         match polled {
             Ok(Poll::Pending) => match self.cell().header.state.transition_to_idle() {
@@ -133,6 +137,9 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     /// Publishes the output: RUNNING -> COMPLETE, wakes the awaiter, unlinks, releases references.
     fn complete(self) {
         let header = &self.cell().header;
+        // Unlink first, while RUNNING still keeps shutdown away, so that once an awaiter sees the output the
+        // task no longer counts as alive.
+        let released = usize::from(self.cell().scheduler.release(self.raw()));
         let snapshot = header.state.transition_to_complete(|before| {
             if before.is_cancelled() {
                 // SAFETY: RUNNING is still ours until the swap succeeds.
@@ -166,7 +173,6 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 header.join_waker.with_mut(|slot| unsafe { *slot = None });
             }
         }
-        let released = usize::from(self.cell().scheduler.release(self.raw()));
         if header.state.ref_dec_by(1 + released) {
             self.dealloc();
         }

@@ -35,6 +35,10 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 
     /// The task completed: unlink it from the owned list. True if this call unlinked it.
     fn release(&self, task: RawTask) -> bool;
+
+    /// Whether polls get a cooperative budget (`coop.rs`). The current-thread flavour opts out: asyncio never
+    /// suspends a coroutine that awaits something already done, and that flavour promises asyncio's order.
+    const COOPERATIVE_BUDGET: bool = true;
 }
 
 /// A runnable task: owns one reference, and the right to poll the task once.

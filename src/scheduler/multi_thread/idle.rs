@@ -55,6 +55,17 @@ impl Idle {
         Some(index)
     }
 
+    /// `worker_to_notify` for work a running worker queued for itself: a plain load first, so the common case
+    /// (nobody asleep, or someone already searching) costs no locked instruction on a shared cache line.
+    /// Missing a concurrent park here strands nothing: the pushing worker runs the task itself.
+    pub(crate) fn worker_to_notify_local(&self) -> Option<usize> {
+        let state = self.state.load(SeqCst);
+        if num_searching(state) > 0 || num_unparked(state) >= self.num_workers {
+            return None;
+        }
+        self.worker_to_notify()
+    }
+
     /// Picks a sleeper to wake whether or not someone searches: the reactor hand-off.
     pub(crate) fn any_sleeper(&self) -> Option<usize> {
         let mut sleepers = self.sleepers.lock().unwrap();

@@ -116,11 +116,6 @@ impl Shared {
         self.remotes.len()
     }
 
-    #[cfg_attr(not(test), allow(dead_code))] // for the I/O and time layers
-    pub(crate) fn registry(&self) -> &Arc<ReactorRegistry> {
-        &self.registry
-    }
-
     /// Spawns a task (`Send` future) onto this runtime.
     pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
     where
@@ -155,6 +150,13 @@ impl Shared {
     /// Wakes one sleeping worker if no worker is searching.
     fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].parker.unpark(&self.registry);
+        }
+    }
+
+    /// `notify_parked` for work a running worker queued in its own ring (see `Idle::worker_to_notify_local`).
+    fn notify_parked_local(&self) {
+        if let Some(index) = self.idle.worker_to_notify_local() {
             self.remotes[index].parker.unpark(&self.registry);
         }
     }

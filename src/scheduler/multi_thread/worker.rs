@@ -158,7 +158,7 @@ impl WorkerContext {
         }
         // More work here than this worker is about to run: let a sleeper come and steal.
         if !core.is_searching && core.queue.len() + usize::from(remote.has_lifo()) > 1 {
-            self.shared.notify_parked();
+            self.shared.notify_parked_local();
         }
     }
 

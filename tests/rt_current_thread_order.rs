@@ -1,0 +1,680 @@
+//! The current-thread flavour runs tasks in asyncio's `_run_once` order: each tick runs the entries that were
+//! ready when it began, in the order they became ready, and the `block_on` future is one of those entries
+//! (asyncio's main task). A spawned task first runs when its spawner awaits something pending.
+//!
+//! Each scenario below is written next to its asyncio equivalent (`await asyncio.sleep(0)` for
+//! `ferrio::yield_now()`), and asserts the sequence that `python3` (3.11.7) printed for it. Every scenario
+//! runs twice: with `ferrio::spawn` and with `ferrio::spawn_local`, which share the same run queue.
+
+mod support;
+
+use ferrio::{yield_now, Task};
+use std::future::Future;
+use support::Log;
+
+/// Spawns through `ferrio::spawn` or `ferrio::spawn_local`, so every scenario runs with both.
+trait Spawner: Copy + 'static {
+    fn spawn<F>(self, f: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+}
+
+#[derive(Clone, Copy)]
+struct Spawn;
+impl Spawner for Spawn {
+    fn spawn<F>(self, f: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        ferrio::spawn(f)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SpawnLocal;
+impl Spawner for SpawnLocal {
+    fn spawn<F>(self, f: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        ferrio::spawn_local(f)
+    }
+}
+
+fn current_thread() -> ferrio::Runtime {
+    ferrio::Runtime::builder().current_thread().build().unwrap()
+}
+
+/// Runs `scenario` on a fresh current-thread runtime with each spawner and checks the log against `expected`.
+fn check<Fut>(name: &str, scenario: fn(Log, bool) -> Fut, expected: &[&str])
+where
+    Fut: Future<Output = ()>,
+{
+    for local in [false, true] {
+        let log = Log::new();
+        let rt = current_thread();
+        rt.block_on(scenario(log.clone(), local));
+        let got = log.events();
+        assert_eq!(
+            got,
+            expected,
+            "scenario {name} ({}) ran in a different order than asyncio",
+            if local { "spawn_local" } else { "spawn" }
+        );
+        assert_eq!(rt.handle().live_tasks(), 0, "scenario {name} left tasks");
+    }
+}
+
+/// Spawns with `ferrio::spawn_local` when `local`, else `ferrio::spawn`.
+fn sp<F>(local: bool, f: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if local {
+        SpawnLocal.spawn(f)
+    } else {
+        Spawn.spawn(f)
+    }
+}
+
+// Scenario 1: create three tasks, then await the first one.
+//
+// ```python
+// async def s1():
+//     log = []
+//     async def worker(name, n):
+//         log.append(f"{name} start")
+//         for i in range(n):
+//             await asyncio.sleep(0)
+//             log.append(f"{name} step{i}")
+//         log.append(f"{name} end")
+//         return name
+//     log.append("main start")
+//     a = asyncio.create_task(worker("a", 2))
+//     b = asyncio.create_task(worker("b", 0))
+//     c = asyncio.create_task(worker("c", 3))
+//     log.append("main spawned")
+//     r = await a
+//     log.append(f"main got {r}")
+//     await c
+//     log.append("main got c")
+//     await b
+//     log.append("main end")
+//     return log
+// ```
+// python3 printed:
+// ['main start', 'main spawned', 'a start', 'b start', 'b end', 'c start', 'a step0', 'c step0', 'a step1',
+//  'a end', 'c step1', 'main got a', 'c step2', 'c end', 'main got c', 'main end']
+async fn s1_worker(log: Log, name: &'static str, n: usize) -> &'static str {
+    log.push(format!("{name} start"));
+    for i in 0..n {
+        yield_now().await;
+        log.push(format!("{name} step{i}"));
+    }
+    log.push(format!("{name} end"));
+    name
+}
+
+async fn s1(log: Log, local: bool) {
+    log.push("main start");
+    let a = sp(local, s1_worker(log.clone(), "a", 2));
+    let b = sp(local, s1_worker(log.clone(), "b", 0));
+    let c = sp(local, s1_worker(log.clone(), "c", 3));
+    log.push("main spawned");
+    let r = a.await.unwrap();
+    log.push(format!("main got {r}"));
+    assert_eq!(c.await.unwrap(), "c");
+    log.push("main got c");
+    assert_eq!(b.await.unwrap(), "b");
+    log.push("main end");
+}
+
+#[test]
+fn s1_create_three_then_await_first() {
+    check(
+        "s1",
+        s1,
+        &[
+            "main start",
+            "main spawned",
+            "a start",
+            "b start",
+            "b end",
+            "c start",
+            "a step0",
+            "c step0",
+            "a step1",
+            "a end",
+            "c step1",
+            "main got a",
+            "c step2",
+            "c end",
+            "main got c",
+            "main end",
+        ],
+    );
+}
+
+// Scenario 2: tasks that yield several times, interleaving with the main task's own yields; a task spawned
+// mid-way joins the rotation behind the main task.
+//
+// ```python
+// async def s2():
+//     log = []
+//     async def t(name, n):
+//         for i in range(n):
+//             log.append(f"{name}{i}")
+//             await asyncio.sleep(0)
+//         log.append(f"{name} done")
+//     x = asyncio.create_task(t("x", 3))
+//     y = asyncio.create_task(t("y", 2))
+//     log.append("m0")
+//     await asyncio.sleep(0)
+//     log.append("m1")
+//     z = asyncio.create_task(t("z", 1))
+//     await asyncio.sleep(0)
+//     log.append("m2")
+//     await asyncio.sleep(0)
+//     log.append("m3")
+//     await x; await y; await z
+//     log.append("m end")
+//     return log
+// ```
+// python3 printed:
+// ['m0', 'x0', 'y0', 'm1', 'x1', 'y1', 'z0', 'm2', 'x2', 'y done', 'z done', 'm3', 'x done', 'm end']
+async fn s2_t(log: Log, name: &'static str, n: usize) {
+    for i in 0..n {
+        log.push(format!("{name}{i}"));
+        yield_now().await;
+    }
+    log.push(format!("{name} done"));
+}
+
+async fn s2(log: Log, local: bool) {
+    let x = sp(local, s2_t(log.clone(), "x", 3));
+    let y = sp(local, s2_t(log.clone(), "y", 2));
+    log.push("m0");
+    yield_now().await;
+    log.push("m1");
+    let z = sp(local, s2_t(log.clone(), "z", 1));
+    yield_now().await;
+    log.push("m2");
+    yield_now().await;
+    log.push("m3");
+    x.await.unwrap();
+    y.await.unwrap();
+    z.await.unwrap();
+    log.push("m end");
+}
+
+#[test]
+fn s2_yielding_tasks_interleave() {
+    check(
+        "s2",
+        s2,
+        &[
+            "m0", "x0", "y0", "m1", "x1", "y1", "z0", "m2", "x2", "y done", "z done", "m3",
+            "x done", "m end",
+        ],
+    );
+}
+
+// Scenario 3: a spawned task spawns another one; the grandchild runs when the child awaits something pending,
+// after the tasks already queued.
+//
+// ```python
+// async def s3():
+//     log = []
+//     async def grandchild():
+//         log.append("g run")
+//         await asyncio.sleep(0)
+//         log.append("g end")
+//         return 3
+//     async def child():
+//         log.append("c start")
+//         g = asyncio.create_task(grandchild())
+//         log.append("c spawned g")
+//         await asyncio.sleep(0)
+//         log.append("c after yield")
+//         v = await g
+//         log.append(f"c got {v}")
+//         return v + 1
+//     async def other():
+//         log.append("o start")
+//         await asyncio.sleep(0)
+//         log.append("o mid")
+//         await asyncio.sleep(0)
+//         log.append("o end")
+//     c = asyncio.create_task(child())
+//     o = asyncio.create_task(other())
+//     log.append("main spawned")
+//     v = await c
+//     log.append(f"main got {v}")
+//     await o
+//     log.append("main end")
+//     return log
+// ```
+// python3 printed:
+// ['main spawned', 'c start', 'c spawned g', 'o start', 'g run', 'c after yield', 'o mid', 'g end', 'o end',
+//  'c got 3', 'main got 4', 'main end']
+async fn s3(log: Log, local: bool) {
+    let l = log.clone();
+    let child = async move {
+        l.push("c start");
+        let lg = l.clone();
+        let g = sp(local, async move {
+            lg.push("g run");
+            yield_now().await;
+            lg.push("g end");
+            3
+        });
+        l.push("c spawned g");
+        yield_now().await;
+        l.push("c after yield");
+        let v = g.await.unwrap();
+        l.push(format!("c got {v}"));
+        v + 1
+    };
+    let l = log.clone();
+    let other = async move {
+        l.push("o start");
+        yield_now().await;
+        l.push("o mid");
+        yield_now().await;
+        l.push("o end");
+    };
+    let c = sp(local, child);
+    let o = sp(local, other);
+    log.push("main spawned");
+    let v = c.await.unwrap();
+    log.push(format!("main got {v}"));
+    o.await.unwrap();
+    log.push("main end");
+}
+
+#[test]
+fn s3_spawned_task_spawns_another() {
+    check(
+        "s3",
+        s3,
+        &[
+            "main spawned",
+            "c start",
+            "c spawned g",
+            "o start",
+            "g run",
+            "c after yield",
+            "o mid",
+            "g end",
+            "o end",
+            "c got 3",
+            "main got 4",
+            "main end",
+        ],
+    );
+}
+
+// Scenario 4: the main task awaits a task that yields while another task runs too; main resumes in the tick
+// after the awaited task finished, behind the tasks already queued.
+//
+// ```python
+// async def s4():
+//     log = []
+//     async def y(name, n):
+//         log.append(f"{name} start")
+//         for i in range(n):
+//             await asyncio.sleep(0)
+//             log.append(f"{name} {i}")
+//         return n
+//     t = asyncio.create_task(y("t", 3))
+//     u = asyncio.create_task(y("u", 5))
+//     log.append("main awaits t")
+//     v = await t
+//     log.append(f"main got {v}")
+//     await asyncio.sleep(0)
+//     log.append("main yielded")
+//     v = await u
+//     log.append(f"main got {v}")
+//     return log
+// ```
+// python3 printed:
+// ['main awaits t', 't start', 'u start', 't 0', 'u 0', 't 1', 'u 1', 't 2', 'u 2', 'main got 3', 'u 3',
+//  'main yielded', 'u 4', 'main got 5']
+async fn s4_y(log: Log, name: &'static str, n: usize) -> usize {
+    log.push(format!("{name} start"));
+    for i in 0..n {
+        yield_now().await;
+        log.push(format!("{name} {i}"));
+    }
+    n
+}
+
+async fn s4(log: Log, local: bool) {
+    let t = sp(local, s4_y(log.clone(), "t", 3));
+    let u = sp(local, s4_y(log.clone(), "u", 5));
+    log.push("main awaits t");
+    let v = t.await.unwrap();
+    log.push(format!("main got {v}"));
+    yield_now().await;
+    log.push("main yielded");
+    let v = u.await.unwrap();
+    log.push(format!("main got {v}"));
+}
+
+#[test]
+fn s4_main_awaits_a_yielding_task() {
+    check(
+        "s4",
+        s4,
+        &[
+            "main awaits t",
+            "t start",
+            "u start",
+            "t 0",
+            "u 0",
+            "t 1",
+            "u 1",
+            "t 2",
+            "u 2",
+            "main got 3",
+            "u 3",
+            "main yielded",
+            "u 4",
+            "main got 5",
+        ],
+    );
+}
+
+// Scenario 5: a task awaits another task (which yields); it is woken behind the tasks already queued when
+// that task finishes. Awaiting an already-finished task (`q`) does not suspend the awaiter, so the bystander
+// does not run between "main got w 1" and "main got q 2".
+//
+// ```python
+// async def s5():
+//     log = []
+//     async def leaf():
+//         log.append("leaf start")
+//         await asyncio.sleep(0)
+//         log.append("leaf end")
+//         return 1
+//     async def quick():
+//         log.append("quick")
+//         return 2
+//     async def waiter(name, t):
+//         log.append(f"{name} waits")
+//         v = await t
+//         log.append(f"{name} woke {v}")
+//         return v
+//     async def bystander():
+//         log.append("b0")
+//         await asyncio.sleep(0)
+//         log.append("b1")
+//         await asyncio.sleep(0)
+//         log.append("b2")
+//         await asyncio.sleep(0)
+//         log.append("b3")
+//     l = asyncio.create_task(leaf())
+//     q = asyncio.create_task(quick())
+//     w = asyncio.create_task(waiter("w", l))
+//     b = asyncio.create_task(bystander())
+//     await asyncio.sleep(0)
+//     log.append("main after 1 yield")
+//     v = await w
+//     log.append(f"main got w {v}")
+//     v = await q
+//     log.append(f"main got q {v}")
+//     await b
+//     log.append("main end")
+//     return log
+// ```
+// python3 printed:
+// ['leaf start', 'quick', 'w waits', 'b0', 'main after 1 yield', 'leaf end', 'b1', 'w woke 1', 'b2',
+//  'main got w 1', 'main got q 2', 'b3', 'main end']
+async fn s5(log: Log, local: bool) {
+    let l = log.clone();
+    let leaf = sp(local, async move {
+        l.push("leaf start");
+        yield_now().await;
+        l.push("leaf end");
+        1
+    });
+    let l = log.clone();
+    let q = sp(local, async move {
+        l.push("quick");
+        2
+    });
+    let l = log.clone();
+    let w = sp(local, async move {
+        l.push("w waits");
+        let v = leaf.await.unwrap();
+        l.push(format!("w woke {v}"));
+        v
+    });
+    let l = log.clone();
+    let b = sp(local, async move {
+        l.push("b0");
+        yield_now().await;
+        l.push("b1");
+        yield_now().await;
+        l.push("b2");
+        yield_now().await;
+        l.push("b3");
+    });
+    yield_now().await;
+    log.push("main after 1 yield");
+    let v = w.await.unwrap();
+    log.push(format!("main got w {v}"));
+    assert!(q.is_done());
+    let v = q.await.unwrap();
+    log.push(format!("main got q {v}"));
+    b.await.unwrap();
+    log.push("main end");
+}
+
+#[test]
+fn s5_task_awaits_task_and_finished_await_is_immediate() {
+    check(
+        "s5",
+        s5,
+        &[
+            "leaf start",
+            "quick",
+            "w waits",
+            "b0",
+            "main after 1 yield",
+            "leaf end",
+            "b1",
+            "w woke 1",
+            "b2",
+            "main got w 1",
+            "main got q 2",
+            "b3",
+            "main end",
+        ],
+    );
+}
+
+// Scenario 6: a task awaits 200 tasks that have all finished already: in asyncio none of those awaits
+// suspends it, so the bystander does not run in between.
+//
+// ```python
+// async def s6():
+//     log = []
+//     async def leaf(i):
+//         return i
+//     async def collector():
+//         ts = [asyncio.create_task(leaf(i)) for i in range(200)]
+//         await asyncio.sleep(0)
+//         log.append("collector awaiting")
+//         s = 0
+//         for t in ts:
+//             s += await t
+//         log.append(f"collector sum {s}")
+//     async def bystander():
+//         for i in range(3):
+//             log.append(f"b{i}")
+//             await asyncio.sleep(0)
+//     c = asyncio.create_task(collector())
+//     b = asyncio.create_task(bystander())
+//     await c
+//     await b
+//     log.append("main end")
+//     return log
+// ```
+// python3 printed:
+// ['b0', 'collector awaiting', 'collector sum 19900', 'b1', 'b2', 'main end']
+async fn s6(log: Log, local: bool) {
+    let l = log.clone();
+    let c = sp(local, async move {
+        let tasks: Vec<_> = (0..200u64).map(|i| sp(local, async move { i })).collect();
+        yield_now().await;
+        l.push("collector awaiting");
+        let mut s = 0;
+        for t in tasks {
+            s += t.await.unwrap();
+        }
+        l.push(format!("collector sum {s}"));
+    });
+    let l = log.clone();
+    let b = sp(local, async move {
+        for i in 0..3 {
+            l.push(format!("b{i}"));
+            yield_now().await;
+        }
+    });
+    c.await.unwrap();
+    b.await.unwrap();
+    log.push("main end");
+}
+
+#[test]
+fn s6_awaiting_many_finished_tasks_does_not_suspend() {
+    check(
+        "s6",
+        s6,
+        &[
+            "b0",
+            "collector awaiting",
+            "collector sum 19900",
+            "b1",
+            "b2",
+            "main end",
+        ],
+    );
+}
+
+// Scenario 7: tasks spawned before `block_on` (through the runtime, while no loop runs), and tasks left over
+// from one `block_on` to the next. asyncio's analogue is `loop.run_until_complete`, which wraps the main
+// coroutine in a task with `create_task`: the main task is appended *behind* the tasks already ready, and
+// the loop stops only after the callback that the finished main task scheduled has run (one more tick).
+//
+// ```python
+// log = []
+// async def t(name, n):
+//     log.append(f"{name} run")
+//     for i in range(n):
+//         await asyncio.sleep(0)
+//         log.append(f"{name} {i}")
+//     log.append(f"{name} end")
+// async def main1():
+//     log.append("main1 start")
+//     await asyncio.sleep(0)
+//     log.append("main1 end")
+// async def main2():
+//     log.append("main2 start")
+//     await asyncio.sleep(0)
+//     log.append("main2 end")
+// loop = asyncio.new_event_loop()
+// a = loop.create_task(t("a", 4))
+// b = loop.create_task(t("b", 4))
+// loop.run_until_complete(main1())
+// log.append("between")
+// loop.run_until_complete(main2())
+// log.append("after")
+// ```
+// python3 printed:
+// ['a run', 'b run', 'main1 start', 'a 0', 'b 0', 'main1 end', 'a 1', 'b 1', 'between', 'a 2', 'b 2',
+//  'main2 start', 'a 3', 'a end', 'b 3', 'b end', 'main2 end', 'after']
+fn s7_run(log: &Log) {
+    async fn t(log: Log, name: &'static str, n: usize) {
+        log.push(format!("{name} run"));
+        for i in 0..n {
+            yield_now().await;
+            log.push(format!("{name} {i}"));
+        }
+        log.push(format!("{name} end"));
+    }
+    let rt = current_thread();
+    let a = rt.spawn(t(log.clone(), "a", 4));
+    let b = rt.spawn(t(log.clone(), "b", 4));
+    rt.block_on(async {
+        log.push("main1 start");
+        yield_now().await;
+        log.push("main1 end");
+    });
+    log.push("between");
+    rt.block_on(async {
+        log.push("main2 start");
+        yield_now().await;
+        log.push("main2 end");
+    });
+    log.push("after");
+    drop((a, b));
+}
+
+/// The part of scenario 7 about the start of `block_on`: tasks that were ready before it began run before the
+/// main future's first poll.
+///
+/// Regression (fixed): `LoopContext::run` (src/scheduler/current_thread.rs) used to put the main entry at the *front* of the queue
+/// (`push_front(Entry::Main(..))`), so the main future runs before the tasks already ready; asyncio appends
+/// the main task behind them. ferrio gives ["main1 start", "a run", "b run", ...].
+#[test]
+fn s7a_tasks_ready_before_block_on_run_first() {
+    let log = Log::new();
+    s7_run(&log);
+    let got = log.events();
+    assert_eq!(
+        got[..3],
+        ["a run", "b run", "main1 start"],
+        "full log: {got:?}"
+    );
+}
+
+/// Scenario 7 in full: also, when the main future finishes, the loop completes the current tick and the next
+/// one up to the stop callback (so "a 1" and "b 1" run before `block_on` returns), and the second `block_on`
+/// queues its main future behind the leftover tasks.
+///
+/// Regression (fixed): `LoopContext::run` used to return the moment the main future is
+/// ready, in the middle of a tick, instead of finishing the tick that holds asyncio's stop callback.
+#[test]
+fn s7b_block_on_boundaries_match_run_until_complete() {
+    let log = Log::new();
+    s7_run(&log);
+    assert_eq!(
+        log.events(),
+        [
+            "a run",
+            "b run",
+            "main1 start",
+            "a 0",
+            "b 0",
+            "main1 end",
+            "a 1",
+            "b 1",
+            "between",
+            "a 2",
+            "b 2",
+            "main2 start",
+            "a 3",
+            "a end",
+            "b 3",
+            "b end",
+            "main2 end",
+            "after",
+        ]
+    );
+}
