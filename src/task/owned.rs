@@ -34,7 +34,7 @@ unsafe impl Send for Shard {}
 impl OwnedTasks {
     /// `concurrency` is a hint (the number of threads that spawn and complete tasks).
     pub(crate) fn new(concurrency: usize) -> OwnedTasks {
-        let n = (concurrency * 4).clamp(1, 64).next_power_of_two();
+        let n = (concurrency * 32).clamp(1, 256).next_power_of_two();
         let shards = (0..n)
             .map(|_| {
                 Padded(Mutex::new(Shard {

@@ -43,6 +43,8 @@ struct Core {
     tick: u32,
     polls: u64,
     is_searching: bool,
+    /// A task queued work in this worker's ring during its poll: check for sleepers when the poll returns.
+    notify_after_poll: bool,
     rng: u32,
     /// Last poll count seen per victim, to tell a stuck worker's LIFO slot from a busy one's.
     seen_polls: Box<[u64]>,
@@ -93,6 +95,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         tick: 0,
         polls: 0,
         is_searching: false,
+        notify_after_poll: false,
         rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         seen_polls: vec![u64::MAX; shared.num_workers()].into_boxed_slice(),
     });
@@ -156,9 +159,10 @@ impl WorkerContext {
         } else if let Some(displaced) = remote.lifo_put(task) {
             core.queue.push_back(displaced, &overflow);
         }
-        // More work here than this worker is about to run: let a sleeper come and steal.
-        if !core.is_searching && core.queue.len() + usize::from(remote.has_lifo()) > 1 {
-            self.shared.notify_parked_local();
+        // More work here than this worker is about to run: let a sleeper come and steal, once the current
+        // poll returns (one check per poll, however many tasks it queued).
+        if core.queue.len() + usize::from(remote.has_lifo()) > 1 {
+            core.notify_after_poll = true;
         }
     }
 
@@ -184,6 +188,12 @@ impl WorkerContext {
                 .borrow_mut()
                 .take()
                 .expect("ferrio: worker core missing after a poll");
+            if std::mem::take(&mut core.notify_after_poll)
+                && !core.is_searching
+                && !core.queue.is_empty()
+            {
+                self.shared.notify_parked_local();
+            }
             let Some(next) = remote.lifo_take() else {
                 return core;
             };

@@ -1,0 +1,90 @@
+//! Physical floors for the scheduler benchmarks, measured with no runtime at all (see BENCHMARKS.md).
+//!
+//! - `handoff_cross_core`: one thread boxes 10,000 tiny closures (each holding a clone of a shared latch, as
+//!   the spawn_many tasks do) and pushes them through a lock-free queue; a second thread pops, runs (counts
+//!   the latch down) and frees them. This is the least any scheduler pays per task when the task is created
+//!   on one core and run on another.
+//! - `same_core`: the same closures boxed, run and freed on one thread: the floor when tasks stay local.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_queue::SegQueue;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const N: usize = 10_000;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+fn job(latch: &Arc<AtomicUsize>) -> Job {
+    let latch = latch.clone();
+    Box::new(move || {
+        latch.fetch_sub(1, Ordering::AcqRel);
+    })
+}
+
+/// handoff_cross_core: create on one core, run and free on the other.
+fn handoff_cross_core(c: &mut Criterion) {
+    let mut group = c.benchmark_group("floor");
+    group.throughput(Throughput::Elements(N as u64));
+    let queue = Arc::new(SegQueue::<Job>::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match queue.pop() {
+                    Some(job) => job(),
+                    None => std::hint::spin_loop(),
+                }
+            }
+        })
+    };
+    group.bench_function("handoff_cross_core", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let latch = Arc::new(AtomicUsize::new(N));
+                for _ in 0..N {
+                    queue.push(job(&latch));
+                }
+                while latch.load(Ordering::Acquire) != 0 {
+                    std::hint::spin_loop();
+                }
+            }
+            start.elapsed()
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    consumer.join().unwrap();
+
+    // same_core: create, run and free on one thread.
+    group.bench_function("same_core", |b| {
+        b.iter(|| {
+            let latch = Arc::new(AtomicUsize::new(N));
+            let mut jobs: Vec<Job> = Vec::with_capacity(N);
+            for _ in 0..N {
+                jobs.push(job(&latch));
+            }
+            for job in jobs {
+                job();
+            }
+            assert_eq!(latch.load(Ordering::Relaxed), 0);
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = handoff_cross_core
+}
+criterion_main!(benches);
