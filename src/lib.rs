@@ -27,7 +27,9 @@ pub(crate) mod loom;
 pub(crate) mod reactor;
 mod runtime;
 pub(crate) mod scheduler;
+pub mod sync;
 mod task;
+pub mod time;
 mod yield_now;
 
 pub use runtime::{run, spawn, spawn_local, Builder, Handle, Runtime, TryCurrentError};

@@ -350,3 +350,47 @@ fn awaiting_a_task_twice_panics_clearly() {
         );
     });
 }
+
+/// Regression (review finding): a join waker that panics when the task completes (a foreign executor's
+/// waker) used to unwind through the worker, killing it and stranding the tasks in its queue.
+#[test]
+fn a_panicking_join_waker_does_not_kill_the_worker() {
+    use std::future::{Future, IntoFuture};
+    use std::pin::Pin;
+    use std::task::{Context, Wake, Waker};
+
+    struct PanickingWaker;
+    impl Wake for PanickingWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("waker exploded");
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            panic!("waker exploded");
+        }
+    }
+
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let (tx, rx) = futures_channel::oneshot::channel::<()>();
+    let mut task = rt.spawn(async move {
+        let _ = rx.await;
+        7
+    });
+    {
+        // Register the panicking waker as the join waker, through a shield so dropping the poll does not
+        // cancel the task.
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        let mut shield = ferrio::shield(&mut task).into_future();
+        assert!(Pin::new(&mut shield)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+    }
+    tx.send(()).unwrap(); // the task completes on the only worker and wakes the panicking waker
+                          // The worker survived: new tasks still run, and the finished task still has its value.
+    let after = rt.block_on(async { ferrio::spawn(async { 40 + 2 }).await.unwrap() });
+    assert_eq!(after, 42);
+    assert_eq!(rt.block_on(async { (&mut task).await.unwrap() }), 7);
+    assert_eq!(rt.handle().live_tasks(), 0);
+}

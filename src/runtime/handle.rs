@@ -58,6 +58,12 @@ impl Handle {
         self.inner.spawn(future)
     }
 
+    /// Timers (sleeps, timeouts, intervals) registered on this runtime and not yet fired (a snapshot).
+    /// Dropping a `Sleep` removes its timer at once, so this counts live timers only.
+    pub fn pending_timers(&self) -> usize {
+        self.inner.time_driver().pending()
+    }
+
     /// Tasks alive on this runtime: spawned and not yet completed (a snapshot).
     pub fn live_tasks(&self) -> usize {
         self.inner.live_tasks()

@@ -36,6 +36,8 @@ pub(crate) enum Flavor {
 pub struct Runtime {
     handle: Handle,
     kind: Kind,
+    /// Set once shut down (by `shutdown_timeout`), so `Drop` does not do it twice.
+    shut_down: bool,
 }
 
 enum Kind {
@@ -65,12 +67,18 @@ impl Runtime {
         let reactor = Reactor::new()?;
         match b.flavor {
             Flavor::CurrentThread => {
-                let shared = current_thread::Shared::new(reactor, b.event_interval, runtime_id);
+                let shared = current_thread::Shared::new(
+                    reactor,
+                    b.event_interval,
+                    runtime_id,
+                    b.timer_slack,
+                )?;
                 Ok(Runtime {
                     handle: Handle {
                         inner: SchedulerHandle::CurrentThread(shared.clone()),
                     },
                     kind: Kind::CurrentThread { shared },
+                    shut_down: false,
                 })
             }
             Flavor::MultiThread => {
@@ -82,12 +90,15 @@ impl Runtime {
                     global_queue_interval: b.global_queue_interval,
                     thread_name: b.thread_name.clone(),
                     runtime_id,
+                    timer_slack: b.timer_slack,
                 };
-                let (shared, queues) = multi_thread::Shared::new(n, config, reactor);
+                let (shared, queues) = multi_thread::Shared::new(n, config, reactor)?;
                 let workers = match multi_thread::spawn_workers(&shared, queues) {
                     Ok(w) => w,
                     Err(e) => {
+                        // Stop the threads that did start, and release everything they hold.
                         shared.stop_workers(None);
+                        shared.shutdown_tasks();
                         return Err(e);
                     }
                 };
@@ -99,6 +110,7 @@ impl Runtime {
                         shared,
                         workers: Mutex::new(workers),
                     },
+                    shut_down: false,
                 })
             }
         }
@@ -140,7 +152,7 @@ impl Runtime {
     /// poll returns, and its task is dropped then). Returns how many workers were left behind.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> usize {
         let left = self.shutdown(Some(timeout));
-        std::mem::forget(self);
+        self.shut_down = true;
         left
     }
 
@@ -184,8 +196,9 @@ impl Drop for Runtime {
                  runtime (its tasks were told to stop)"
             );
         }
-        self.shutdown(None);
-        // Drop the handle's scheduler reference before the fields go, so nothing outlives the reactor in use.
+        if !self.shut_down {
+            self.shutdown(None);
+        }
     }
 }
 

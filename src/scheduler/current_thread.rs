@@ -16,6 +16,7 @@ use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::context;
 use crate::scheduler::SchedulerHandle;
 use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crate::time::{set_timer_slack, TimeDriver};
 use crossbeam_queue::SegQueue;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -55,6 +56,8 @@ pub(crate) struct Shared {
     main_generation: AtomicUsize,
     pub(crate) event_interval: u32,
     pub(crate) runtime_id: u64,
+    pub(crate) time: Arc<TimeDriver>,
+    timer_slack: Duration,
 }
 
 struct Core {
@@ -74,12 +77,34 @@ struct LoopContext {
     core: RefCell<Option<Box<Core>>>,
 }
 
+/// Points `LOOP` at a context for as long as it lives, then restores the previous value (a runtime may be
+/// driven or dropped inside another's task on the same thread), also when unwinding.
+struct LoopGuard(*const LoopContext);
+
+impl LoopGuard {
+    fn set(ctx: &LoopContext) -> LoopGuard {
+        LoopGuard(LOOP.with(|l| l.replace(ctx)))
+    }
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        LOOP.with(|l| l.set(self.0));
+    }
+}
+
 /// The scheduler hook of `spawn_local` tasks: like `Arc<Shared>`, and counts them out when they complete.
 pub(crate) struct LocalScheduler(Arc<Shared>);
 
 impl Shared {
-    pub(crate) fn new(reactor: Reactor, event_interval: u32, runtime_id: u64) -> Arc<Shared> {
-        Arc::new(Shared {
+    pub(crate) fn new(
+        reactor: Reactor,
+        event_interval: u32,
+        runtime_id: u64,
+        timer_slack: Duration,
+    ) -> std::io::Result<Arc<Shared>> {
+        let time = Arc::new(TimeDriver::new(reactor.registry(), 0, runtime_id)?);
+        Ok(Arc::new(Shared {
             remote: SegQueue::new(),
             owned: OwnedTasks::new(1),
             registry: reactor.registry().clone(),
@@ -95,7 +120,9 @@ impl Shared {
             main_generation: AtomicUsize::new(0),
             event_interval,
             runtime_id,
-        })
+            time,
+            timer_slack,
+        }))
     }
 
     pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
@@ -152,8 +179,23 @@ impl Shared {
             }
         });
         if let Some(entry) = entry {
-            self.remote.push(entry);
-            self.unpark();
+            // Our own reference first: `self` may live inside the task being published, which the loop
+            // thread can run and free as soon as it is pushed (see `Schedule`).
+            let this = Arc::clone(self);
+            this.remote.push(entry);
+            this.unpark();
+            this.drain_if_closed();
+        }
+    }
+
+    /// A push that lands after shutdown drained the remote queue would never be released (and its task
+    /// would keep `Shared` alive through its hook): once closed, whoever pushes drains.
+    fn drain_if_closed(&self) {
+        std::sync::atomic::fence(SeqCst);
+        if self.owned.is_closed() {
+            while let Some(entry) = self.remote.pop() {
+                drop(entry);
+            }
         }
     }
 
@@ -187,17 +229,27 @@ impl Shared {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
         };
-        /// Gives the core back and clears the thread-local, even if the main future panics.
+        /// Gives the core back, even if the main future panics.
         struct Leave<'a>(&'a LoopContext);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
-                LOOP.with(|l| l.set(ptr::null()));
                 let core = self.0.core.borrow_mut().take();
                 *self.0.shared.core.lock().unwrap() = core;
             }
         }
-        LOOP.with(|l| l.set(&ctx));
         let _leave = Leave(&ctx);
+        // Declared after `ctx` and `_leave`: dropped first, so `LOOP` never points at a dead context.
+        let _loop = LoopGuard::set(&ctx);
+        /// Restores the caller's timer slack when `block_on` returns.
+        struct RestoreSlack(Option<u64>);
+        impl Drop for RestoreSlack {
+            fn drop(&mut self) {
+                if let Some(ns) = self.0 {
+                    set_timer_slack(Duration::from_nanos(ns));
+                }
+            }
+        }
+        let _slack = RestoreSlack(set_timer_slack(self.timer_slack));
         ctx.run(future)
     }
 
@@ -212,6 +264,8 @@ impl Shared {
                 "ferrio: a current-thread runtime with live spawn_local tasks was dropped on a thread other \
                  than its owner; those futures cannot be dropped here and are leaked"
             );
+            // Refuse new tasks all the same: nothing would ever run them.
+            self.owned.close();
             std::mem::forget(core);
             return;
         }
@@ -219,9 +273,11 @@ impl Shared {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
         };
-        LOOP.with(|l| l.set(&ctx));
-        self.owned.close_and_shutdown_all();
-        LOOP.with(|l| l.set(ptr::null()));
+        {
+            let _loop = LoopGuard::set(&ctx);
+            self.owned.close_and_shutdown_all();
+            self.time.shutdown();
+        }
         let mut core = ctx.core.borrow_mut().take().expect("core");
         core.queue.clear();
         while self.remote.pop().is_some() {}
@@ -293,7 +349,13 @@ impl LoopContext {
             match output {
                 Some(value) if stop_after_this_tick => return value,
                 Some(_) => {} // one more batch, without blocking in the reactor
-                None => self.turn_reactor(),
+                None => {
+                    self.turn_reactor();
+                    // asyncio moves due timers to the ready queue before each batch.
+                    if shared.time.is_due() {
+                        shared.time.process();
+                    }
+                }
             }
         }
     }

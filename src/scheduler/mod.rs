@@ -48,6 +48,13 @@ impl SchedulerHandle {
         }
     }
 
+    pub(crate) fn time_driver(&self) -> &Arc<crate::time::TimeDriver> {
+        match self {
+            SchedulerHandle::MultiThread(shared) => &shared.time,
+            SchedulerHandle::CurrentThread(shared) => &shared.time,
+        }
+    }
+
     pub(crate) fn live_tasks(&self) -> usize {
         match self {
             SchedulerHandle::MultiThread(shared) => shared.live_tasks(),

@@ -14,7 +14,7 @@ use super::waker::waker_ref;
 use super::{Notified, Schedule};
 use crate::coop;
 use std::future::Future;
-use std::mem;
+use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -82,10 +82,10 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         match polled {
             Ok(Poll::Pending) => match self.cell().header.state.transition_to_idle() {
                 TransitionToIdle::Ok => {}
-                TransitionToIdle::OkNotified => self
-                    .cell()
-                    .scheduler
-                    .yield_task(Notified::from_raw(self.raw())),
+                TransitionToIdle::OkNotified => {
+                    let raw = self.raw();
+                    hook_copy(&self.cell().scheduler).yield_task(Notified::from_raw(raw));
+                }
                 TransitionToIdle::Cancelled => {
                     // SAFETY: RUNNING is still ours.
                     unsafe { self.cancel_future() };
@@ -122,7 +122,12 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             (Err(panic), Err(e)) if e.is_cancelled() => {
                 Stage::Finished(Err(TaskError::panicked(e.id(), panic)))
             }
-            (_, result) => Stage::Finished(result),
+            (Err(panic), result) => {
+                // The future finished (or panicked already); a panic in its destructor is discarded.
+                quietly(move || drop(panic));
+                Stage::Finished(result)
+            }
+            (Ok(()), result) => Stage::Finished(result),
         };
     }
 
@@ -147,7 +152,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 if matches!(stage, Stage::Finished(Ok(_))) {
                     let old =
                         mem::replace(stage, Stage::Finished(Err(TaskError::cancelled(header.id))));
-                    let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+                    quietly(move || drop(old));
                 }
             }
         });
@@ -155,12 +160,12 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             // Nobody will read the output: drop it here (raw.rs invariant 2, last case).
             // SAFETY: the handle is gone, so stage access is ours.
             let old = mem::replace(unsafe { self.stage_mut() }, Stage::Consumed);
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+            quietly(move || drop(old));
         } else if snapshot.has_join_waker() {
             header.join_waker.with(|slot| {
                 // SAFETY: JOIN_WAKER is set: the runtime may read the slot (raw.rs invariant 3).
                 if let Some(waker) = unsafe { &*slot } {
-                    waker.wake_by_ref();
+                    quietly(|| waker.wake_by_ref());
                 }
             });
             if !header
@@ -170,7 +175,10 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             {
                 // The handle went away while we woke it; the waker is ours to drop.
                 // SAFETY: JOIN_INTEREST is clear, so nobody else touches the slot.
-                header.join_waker.with_mut(|slot| unsafe { *slot = None });
+                // SAFETY: as above.
+                header
+                    .join_waker
+                    .with_mut(|slot| quietly(|| unsafe { *slot = None }));
             }
         }
         if header.state.ref_dec_by(1 + released) {
@@ -201,13 +209,16 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         if before.is_complete() {
             // SAFETY: COMPLETE with JOIN_INTEREST (ours until this call): the output is ours to drop.
             let old = mem::replace(unsafe { self.stage_mut() }, Stage::Consumed);
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+            quietly(move || drop(old));
         }
         if !before.is_complete() || !before.has_join_waker() {
             // We own the slot: before completion we took it back in the same swap; after completion the
             // runtime already gave it back.
             // SAFETY: raw.rs invariant 3.
-            header.join_waker.with_mut(|slot| unsafe { *slot = None });
+            // SAFETY: as above.
+            header
+                .join_waker
+                .with_mut(|slot| quietly(|| unsafe { *slot = None }));
         }
         self.raw().drop_reference();
     }
@@ -261,7 +272,9 @@ fn set_join_waker(header: &Header, waker: Waker) -> bool {
         Ok(_) => false,
         Err(_) => {
             // SAFETY: the swap failed, so the slot is still ours.
-            header.join_waker.with_mut(|slot| unsafe { *slot = None });
+            header
+                .join_waker
+                .with_mut(|slot| quietly(|| unsafe { *slot = None }));
             true
         }
     }
@@ -278,10 +291,28 @@ pub(super) unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 pub(super) unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: see the block comment above.
     let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
-    harness
-        .cell()
-        .scheduler
-        .schedule(Notified::from_raw(harness.raw()));
+    let raw = harness.raw();
+    hook_copy(&harness.cell().scheduler).schedule(Notified::from_raw(raw));
+}
+
+/// A bitwise copy of the task's scheduler hook, to call it without holding a reference into the task: once
+/// the `Notified` is published, another thread may run the task to completion and free it (and the hook in
+/// it) while the call is still going. The copy is never dropped, so the hook's ownership stays in the cell;
+/// `Schedule` implementations keep whatever they use after publishing alive themselves (see the trait).
+fn hook_copy<S: Schedule>(hook: &S) -> ManuallyDrop<S> {
+    // SAFETY: a bitwise read of a live, initialised value; wrapping it in `ManuallyDrop` means it is never
+    // dropped, so no ownership is duplicated (the cell's copy stays the owner).
+    ManuallyDrop::new(unsafe { std::ptr::read(hook) })
+}
+
+/// Runs `f`, swallowing a panic (a user `Waker` or destructor may panic; the runtime must carry on). A
+/// panic payload whose own destructor panics is leaked rather than allowed to escape.
+fn quietly(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            mem::forget(again);
+        }
+    }
 }
 
 pub(super) unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {

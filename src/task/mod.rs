@@ -26,6 +26,11 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 
 /// What a task needs from the scheduler that spawned it. Implementations must be callable from any thread.
+///
+/// `schedule` and `yield_task` are called on a bitwise copy of the hook (see `harness::hook_copy`): the
+/// moment the `Notified` is published, the task may run, complete and be freed on another thread, so an
+/// implementation must not touch anything it reaches through the hook after publishing unless it first
+/// took its own reference (e.g. cloned its `Arc`).
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// A task became runnable (woken, or cancelled while idle). Called from any thread.
     fn schedule(&self, task: Notified);

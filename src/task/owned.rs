@@ -9,7 +9,7 @@
 use super::raw::{Header, OwnedLinks, RawTask};
 use crate::loom::{AtomicBool, Mutex};
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::Ordering::SeqCst;
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Padded<Mutex<Shard>>]>,
@@ -57,7 +57,7 @@ impl OwnedTasks {
 
     /// True once `close_and_shutdown_all` has started: spawns should be refused.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Acquire)
+        self.closed.load(SeqCst)
     }
 
     /// Links a new task, taking its list reference. Fails when the list is closed; the caller must then shut
@@ -101,10 +101,18 @@ impl OwnedTasks {
         true
     }
 
+    /// Refuses new tasks from now on, without touching the live ones.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, SeqCst);
+        for shard in self.shards.iter() {
+            shard.0.lock().unwrap().closed = true;
+        }
+    }
+
     /// Closes the list and shuts down every task still on it, one at a time, outside the shard lock (a
     /// task's destructor may spawn, wake or complete other tasks).
     pub(crate) fn close_and_shutdown_all(&self) {
-        self.closed.store(true, Release);
+        self.closed.store(true, SeqCst);
         for shard in self.shards.iter() {
             loop {
                 let task = {

@@ -82,12 +82,19 @@ impl Idle {
 
     /// A worker starts searching, unless half the workers already are.
     pub(crate) fn transition_worker_to_searching(&self) -> bool {
-        let state = self.state.load(SeqCst);
-        if 2 * num_searching(state) >= self.num_workers {
-            return false;
+        let mut state = self.state.load(SeqCst);
+        loop {
+            if 2 * num_searching(state) >= self.num_workers {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(state, state + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
         }
-        self.state.fetch_add(1, SeqCst);
-        true
     }
 
     /// A searching worker found work. True if it was the last searcher (it should then wake another).

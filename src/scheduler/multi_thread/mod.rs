@@ -22,6 +22,7 @@ mod worker;
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, Condvar, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
 use crate::task::{self, Header, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crate::time::TimeDriver;
 use crossbeam_queue::SegQueue;
 use idle::Idle;
 use park::Parker;
@@ -45,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) thread_name: String,
     /// Runtime id, to tell this runtime's workers from another's.
     pub(crate) runtime_id: u64,
+    /// Timer slack of the worker threads (`prctl(PR_SET_TIMERSLACK)`).
+    pub(crate) timer_slack: Duration,
 }
 
 /// At most this many tasks run from the LIFO slot in a row before it yields to the ring.
@@ -62,7 +65,10 @@ pub(crate) struct Shared {
     reactor: Mutex<Reactor>,
     registry: Arc<ReactorRegistry>,
     pub(crate) owned: OwnedTasks,
+    pub(crate) time: Arc<TimeDriver>,
     shutdown: AtomicBool,
+    /// Worker threads started.
+    pub(crate) started: crate::loom::AtomicUsize,
     /// Workers that have left their loop, with a condvar for `shutdown_timeout`.
     exited: Mutex<usize>,
     exited_cv: Condvar,
@@ -88,7 +94,7 @@ impl Shared {
         num_workers: usize,
         config: Config,
         reactor: Reactor,
-    ) -> (Arc<Shared>, Vec<queue::LocalQueue>) {
+    ) -> std::io::Result<(Arc<Shared>, Vec<queue::LocalQueue>)> {
         let mut locals = Vec::with_capacity(num_workers);
         let remotes = (0..num_workers)
             .map(|_| {
@@ -103,6 +109,7 @@ impl Shared {
             })
             .collect();
         let registry = reactor.registry().clone();
+        let time = Arc::new(TimeDriver::new(&registry, num_workers, config.runtime_id)?);
         let shared = Arc::new(Shared {
             remotes,
             inject: SegQueue::new(),
@@ -110,12 +117,14 @@ impl Shared {
             reactor: Mutex::new(reactor),
             registry,
             owned: OwnedTasks::new(num_workers),
+            time,
             shutdown: AtomicBool::new(false),
+            started: crate::loom::AtomicUsize::new(0),
             exited: Mutex::new(0),
             exited_cv: Condvar::new(),
             config,
         });
-        (shared, locals)
+        Ok((shared, locals))
     }
 
     pub(crate) fn num_workers(&self) -> usize {
@@ -137,7 +146,10 @@ impl Shared {
 
     fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
         if let Err(task) = worker::try_schedule_local(self, task, is_yield) {
-            self.push_remote(task);
+            // Our own reference first: `self` may live inside the task being published, which a worker can
+            // run and free at once, and the runtime may be dropped meanwhile (see `Schedule`).
+            let this = Arc::clone(self);
+            this.push_remote(task);
         }
     }
 
@@ -145,6 +157,14 @@ impl Shared {
     fn push_remote(&self, task: Notified) {
         self.inject.push(task);
         self.notify_parked();
+        // A push that lands after shutdown drained the queue would never be released (and its task would
+        // keep `Shared` alive through its hook): once closed, whoever pushes drains.
+        std::sync::atomic::fence(SeqCst);
+        if self.owned.is_closed() {
+            while let Some(task) = self.inject.pop() {
+                drop(task);
+            }
+        }
     }
 
     fn push_overflow(&self, batch: Vec<Notified>) {
@@ -194,7 +214,8 @@ impl Shared {
         }
         // A worker blocked in the reactor without being the parker's PARKED_REACTOR yet still gets out.
         self.registry.unpark();
-        let n = self.remotes.len();
+        // Only threads that were started can count out (a spawn may have failed part-way).
+        let n = self.started.load(SeqCst);
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut exited = self.exited.lock().unwrap();
         while *exited < n {
@@ -225,6 +246,7 @@ impl Shared {
     /// whatever is still queued.
     pub(crate) fn shutdown_tasks(&self) {
         self.owned.close_and_shutdown_all();
+        self.time.shutdown();
         while let Some(task) = self.inject.pop() {
             drop(task);
         }

@@ -13,6 +13,9 @@
 //! - Slots in `[steal, tail)` hold initialised tasks, each carrying one `Notified` reference. Only the owner
 //!   writes slots, and only at positions in `[tail, steal + CAPACITY)`.
 //! - A slot is read only by the party whose compare-and-swap on `head` claimed its position.
+//! - Positions are 32-bit and wrap: a stealer preempted between its load of `head` and its CAS while the
+//!   owner pushes and pops exactly 2^32 tasks could succeed on a stale value (ABA). Like tokio's queue, we
+//!   accept that risk as unreachable in practice (billions of operations inside one preemption).
 
 use crate::loom::{Arc, AtomicU32, AtomicU64, UnsafeCell};
 use crate::task::{Notified, RawTask};

@@ -57,15 +57,16 @@ pub(crate) fn spawn_workers(
 ) -> io::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::with_capacity(queues.len());
     for (index, queue) in queues.into_iter().enumerate() {
-        let shared = shared.clone();
+        let worker_shared = shared.clone();
         let name = format!("{}-{index}", shared.config.thread_name);
-        let spawned = std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(shared, index, queue));
-        match spawned {
-            Ok(handle) => handles.push(handle),
-            Err(e) => return Err(e),
-        }
+            .spawn(move || run(worker_shared, index, queue))?;
+        // Counted only once running, so a failed spawn never leaves shutdown waiting for a ghost.
+        shared
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        handles.push(handle);
     }
     Ok(handles)
 }
@@ -75,8 +76,14 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
     struct Exit<'a>(&'a Shared);
     impl Drop for Exit<'_> {
         fn drop(&mut self) {
-            WORKER.with(|w| w.set(ptr::null()));
             self.0.worker_exited();
+        }
+    }
+    /// Clears `WORKER`; declared after `ctx`, so it runs before `ctx` is dropped (also when unwinding).
+    struct ClearWorker;
+    impl Drop for ClearWorker {
+        fn drop(&mut self) {
+            WORKER.with(|w| w.set(ptr::null()));
         }
     }
     let _exit = Exit(&shared);
@@ -90,6 +97,9 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         core: RefCell::new(None),
     };
     WORKER.with(|w| w.set(&ctx));
+    let _clear = ClearWorker;
+    shared.time.set_home_wheel(index);
+    crate::time::set_timer_slack(shared.config.timer_slack);
     let mut core = Box::new(Core {
         queue,
         tick: 0,
@@ -285,10 +295,27 @@ impl WorkerContext {
             if shared.is_shutdown() {
                 return core;
             }
-            if !shared.idle.is_parked(self.index) {
+            let mut awake = false;
+            if shared.time.is_due() {
+                // Fire the timers ourselves, with the core in place so their tasks land in our ring and run
+                // on this already-awake thread (no second thread to wake: timer latency stays at the floor).
+                if shared.idle.unpark_worker_by_id(self.index) {
+                    core.is_searching = false;
+                } else {
+                    core.is_searching = true; // a notifier picked us meanwhile
+                }
+                core = self.fire_timers(core);
+                awake = true;
+            } else if !shared.idle.is_parked(self.index) {
                 // Picked by a notifier: we count as searching.
                 core.is_searching = true;
-                if report.is_some_and(|r| r.io_events > 0) {
+                awake = true;
+            } else if !core.queue.is_empty() && shared.idle.unpark_worker_by_id(self.index) {
+                // Still listed as asleep, but the reactor turn queued work here.
+                awake = true;
+            }
+            if awake {
+                if report.is_some_and(|r| r.io_events > 0 || r.unparked) {
                     // We were in the reactor and are about to run what it woke: hand it to a sleeper.
                     if let Some(i) = shared.idle.any_sleeper() {
                         shared.remotes[i].parker.unpark(&shared.registry);
@@ -296,11 +323,17 @@ impl WorkerContext {
                 }
                 return core;
             }
-            // Still listed as asleep (events woke nobody here, or another worker was picked for them).
-            if !core.queue.is_empty() && shared.idle.unpark_worker_by_id(self.index) {
-                return core;
-            }
         }
+    }
+
+    /// Fires due timers with the core in place, so woken tasks go to this worker's ring.
+    fn fire_timers(&self, core: Box<Core>) -> Box<Core> {
+        *self.core.borrow_mut() = Some(core);
+        self.shared.time.process();
+        self.core
+            .borrow_mut()
+            .take()
+            .expect("ferrio: worker core missing after firing timers")
     }
 
     /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
@@ -318,6 +351,9 @@ impl WorkerContext {
             .expect("ferrio: worker core missing after a reactor turn");
         if let Err(e) = result {
             panic!("ferrio: epoll_wait failed: {e}");
+        }
+        if self.shared.time.is_due() {
+            return self.fire_timers(core);
         }
         core
     }

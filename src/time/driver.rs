@@ -1,0 +1,264 @@
+//! `TimeDriver`: the timer wheels of one runtime and the timerfd that wakes the reactor for them.
+//!
+//! One `TimerWheel` per worker (plus one for every other thread), each behind its own mutex: a `Sleep`
+//! registers in the wheel of the worker it is polled on, so registering and cancelling timers never contend
+//! across workers. A single Linux timerfd (`CLOCK_MONOTONIC`, absolute, nanosecond resolution) is registered
+//! in the reactor and armed for the earliest deadline of all wheels; `armed` remembers that deadline so the
+//! timerfd is re-armed (one `timerfd_settime`) only when a new timer comes earlier, or after firing.
+//!
+//! Who fires timers: the thread parked in the reactor when the timerfd becomes readable, a busy worker every
+//! `event_interval` ticks, and the current-thread loop at each tick, each through `process`, which locks the
+//! wheels one by one. A worker stuck in a long poll does not hold its wheel's lock, so its timers still fire
+//! on time on another thread.
+//!
+//! Ticks are microseconds since `base`. A deadline maps to the tick at or after it (`tick_for` rounds up)
+//! and "now" to the tick at or before it, so a timer never fires early and at most 1 us late on the wheel;
+//! the timerfd is armed for the exact tick boundary.
+
+use super::wheel::{TimerEntry, TimerWheel};
+use crate::loom::Mutex;
+use crate::reactor::{ReactorRegistry, Registration};
+use mio::unix::SourceFd;
+use mio::Interest;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use std::cell::Cell;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+thread_local! {
+    /// (driver id, wheel index) of the worker running on this thread.
+    static HOME_WHEEL: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Keeps each wheel's lock on its own cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+pub(crate) struct TimeDriver {
+    id: u64,
+    base: Instant,
+    /// `CLOCK_MONOTONIC` at `base`, in nanoseconds (read just after `base`, so never earlier than it).
+    base_mono_ns: u64,
+    wheels: Box<[Padded<Mutex<TimerWheel>>]>,
+    timerfd: TimerFd,
+    registration: std::sync::Mutex<Option<Registration>>,
+    registry: std::sync::Arc<ReactorRegistry>,
+    /// The tick the timerfd is armed for; `u64::MAX` when disarmed.
+    armed: AtomicU64,
+    /// Serialises arming (and `process`), so the timerfd always holds the lowest value written to `armed`.
+    arm_lock: Mutex<()>,
+    shutdown: AtomicBool,
+}
+
+impl TimeDriver {
+    /// A driver with `worker_wheels` wheels for workers plus one for other threads.
+    pub(crate) fn new(
+        registry: &std::sync::Arc<ReactorRegistry>,
+        worker_wheels: usize,
+        id: u64,
+    ) -> io::Result<TimeDriver> {
+        let timerfd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        let base = Instant::now();
+        let base_mono_ns = monotonic_ns()?;
+        let fd = timerfd.as_fd().as_raw_fd();
+        let registration = registry.register(&mut SourceFd(&fd), Interest::READABLE)?;
+        let wheels = (0..worker_wheels + 1)
+            .map(|_| Padded(Mutex::new(TimerWheel::new())))
+            .collect();
+        Ok(TimeDriver {
+            id,
+            base,
+            base_mono_ns,
+            wheels,
+            timerfd,
+            registration: std::sync::Mutex::new(Some(registration)),
+            registry: registry.clone(),
+            armed: AtomicU64::new(u64::MAX),
+            arm_lock: Mutex::new(()),
+            shutdown: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks this thread as worker `index` of this driver's runtime: its timers go to wheel `index`.
+    pub(crate) fn set_home_wheel(&self, index: usize) {
+        HOME_WHEEL.with(|h| h.set((self.id, index)));
+    }
+
+    /// The wheel a timer registered on this thread goes to.
+    pub(crate) fn home_wheel(&self) -> usize {
+        let (id, index) = HOME_WHEEL.with(Cell::get);
+        if id == self.id && index + 1 < self.wheels.len() {
+            index
+        } else {
+            self.wheels.len() - 1
+        }
+    }
+
+    /// The first tick at or after `deadline`.
+    pub(crate) fn tick_for(&self, deadline: Instant) -> u64 {
+        let ns = deadline.saturating_duration_since(self.base).as_nanos();
+        u64::try_from(ns.div_ceil(1000))
+            .unwrap_or(u64::MAX - 1)
+            .max(1)
+    }
+
+    /// The last tick at or before now.
+    fn now_tick(&self) -> u64 {
+        (self.base.elapsed().as_nanos() / 1000) as u64
+    }
+
+    /// True when the earliest armed deadline has passed (timers to fire).
+    pub(crate) fn is_due(&self) -> bool {
+        let armed = self.armed.load(SeqCst);
+        armed != u64::MAX && armed <= self.now_tick()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(SeqCst)
+    }
+
+    /// Registers `entry` to fire at `tick` in wheel `wheel`. False if the tick has already passed.
+    ///
+    /// # Safety
+    /// `entry` is pinned, unlinked, and its owner removes it (`remove`) before it is dropped.
+    pub(crate) unsafe fn register(
+        &self,
+        wheel: usize,
+        entry: NonNull<TimerEntry>,
+        tick: u64,
+        waker: Waker,
+    ) -> bool {
+        let inserted = {
+            let mut w = self.wheels[wheel].0.lock().unwrap();
+            // SAFETY: forwarded from the caller.
+            unsafe { w.insert(entry, tick, waker) }
+        };
+        if inserted {
+            self.arm_at_most(tick);
+        }
+        inserted
+    }
+
+    /// Unlinks `entry` if it is still registered.
+    ///
+    /// # Safety
+    /// `entry` was registered in wheel `wheel` (or is not registered at all) and is alive.
+    pub(crate) unsafe fn remove(&self, wheel: usize, entry: NonNull<TimerEntry>) {
+        let mut w = self.wheels[wheel].0.lock().unwrap();
+        // SAFETY: forwarded from the caller.
+        unsafe { w.remove(entry) };
+    }
+
+    /// Refreshes the waker of a registered entry; false if it has fired meanwhile.
+    ///
+    /// # Safety
+    /// As for `remove`.
+    pub(crate) unsafe fn update_waker(
+        &self,
+        wheel: usize,
+        entry: NonNull<TimerEntry>,
+        waker: &Waker,
+    ) -> bool {
+        let mut w = self.wheels[wheel].0.lock().unwrap();
+        // SAFETY: forwarded from the caller.
+        unsafe { w.update_waker(entry, waker) }
+    }
+
+    /// Lowers the armed deadline to `tick` if it is earlier, re-arming the timerfd.
+    fn arm_at_most(&self, tick: u64) {
+        if tick >= self.armed.load(SeqCst) {
+            return;
+        }
+        let _arming = self.arm_lock.lock().unwrap();
+        if tick < self.armed.load(SeqCst) {
+            self.armed.store(tick, SeqCst);
+            self.set_timerfd(tick);
+        }
+    }
+
+    fn set_timerfd(&self, tick: u64) {
+        let at = Duration::from_nanos(self.base_mono_ns.saturating_add(tick.saturating_mul(1000)));
+        let result = self.timerfd.set(
+            Expiration::OneShot(TimeSpec::from_duration(at)),
+            TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+        );
+        if let Err(e) = result {
+            panic!("ferrio: timerfd_settime failed: {e}");
+        }
+    }
+
+    /// Fires every due timer (waking their tasks after the wheel locks are released) and re-arms the
+    /// timerfd for the next deadline. Returns how many fired.
+    pub(crate) fn process(&self) -> usize {
+        let mut fired = Vec::new();
+        {
+            let _arming = self.arm_lock.lock().unwrap();
+            // From here on a registration compares against MAX (or our final value) and arms for itself.
+            self.armed.store(u64::MAX, SeqCst);
+            self.drain_timerfd();
+            let now = self.now_tick();
+            let mut next = u64::MAX;
+            for wheel in self.wheels.iter() {
+                let mut w = wheel.0.lock().unwrap();
+                w.advance(now, &mut fired);
+                if let Some(t) = w.next_expiration() {
+                    next = next.min(t);
+                }
+            }
+            if next < self.armed.load(SeqCst) {
+                self.armed.store(next, SeqCst);
+                self.set_timerfd(next);
+            }
+        }
+        let n = fired.len();
+        for waker in fired {
+            waker.wake();
+        }
+        n
+    }
+
+    fn drain_timerfd(&self) {
+        let mut buf = [0u8; 8];
+        // Non-blocking: EAGAIN when it has not expired (a busy worker got here first); nothing to do then.
+        let _ = nix::unistd::read(self.timerfd.as_fd().as_raw_fd(), &mut buf);
+    }
+
+    /// Timers registered and not yet fired, over all wheels.
+    pub(crate) fn pending(&self) -> usize {
+        self.wheels.iter().map(|w| w.0.lock().unwrap().len()).sum()
+    }
+
+    /// The runtime is going away: later polls of its timers panic instead of waiting forever.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        if let Some(registration) = self.registration.lock().unwrap().take() {
+            let fd = self.timerfd.as_fd().as_raw_fd();
+            let _ = self.registry.deregister(&mut SourceFd(&fd), registration);
+        }
+    }
+}
+
+fn monotonic_ns() -> io::Result<u64> {
+    let ts =
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_err(io::Error::from)?;
+    Ok(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
+}
+
+/// Sets this thread's timer slack (`prctl(PR_SET_TIMERSLACK)`), returning the previous value.
+pub(crate) fn set_timer_slack(slack: Duration) -> Option<u64> {
+    let previous = nix::sys::prctl::get_timerslack().ok().map(|v| v as u64);
+    // Zero would mean "reset to the default (50 us)": the smallest real slack is 1 ns.
+    let ns = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let _ = nix::sys::prctl::set_timerslack(ns);
+    previous
+}

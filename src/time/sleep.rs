@@ -1,0 +1,167 @@
+//! `Sleep`: a future that completes at a deadline (asyncio's `sleep`).
+//!
+//! The timer node (`TimerEntry`) lives inside the `Sleep`, so registering needs no allocation. It is
+//! registered lazily, on the first poll that finds the deadline still ahead, in the wheel of the worker doing
+//! the poll; dropping or resetting the `Sleep` unlinks it under that wheel's lock, so abandoned sleeps leave
+//! nothing behind.
+
+use super::driver::TimeDriver;
+use super::wheel::{TimerEntry, FIRED, IDLE, REGISTERED};
+use crate::runtime::context;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Waits until `duration` has passed (asyncio's `await asyncio.sleep(seconds)`), with microsecond precision.
+///
+/// # Panics
+/// Outside a ferrio runtime (not inside `block_on`, `run` or a task).
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = Instant::now();
+    sleep_until(now.checked_add(duration).unwrap_or_else(far_future))
+}
+
+/// Waits until `deadline`.
+///
+/// # Panics
+/// Outside a ferrio runtime (not inside `block_on`, `run` or a task).
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    let driver = context::with_current(|handle| handle.time_driver().clone()).unwrap_or_else(|| {
+        panic!(
+            "ferrio::time: sleep or timeout used outside a runtime: create timers inside block_on, run or a \
+             task of a ferrio Runtime"
+        )
+    });
+    Sleep {
+        deadline,
+        driver,
+        wheel: 0,
+        entry: TimerEntry::new(),
+    }
+}
+
+/// About 30 years from now: "never" for deadlines that overflow `Instant`.
+pub(crate) fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// Future returned by [`sleep`] and [`sleep_until`]. `Send + Sync`; must be pinned to be polled (use
+/// `std::pin::pin!` or `Box::pin`).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    driver: Arc<TimeDriver>,
+    /// The wheel the entry is registered in (meaningful while registered).
+    wheel: usize,
+    entry: TimerEntry,
+}
+
+// SAFETY: the entry's links and waker are only touched under the lock of the wheel that holds it
+// (wheel.rs invariants); the rest of `Sleep` is plain `Send + Sync` data.
+unsafe impl Send for Sleep {}
+// SAFETY: `&Sleep` exposes only `deadline()`; the entry is reached through `Pin<&mut Sleep>` or the wheel
+// lock, never through a shared reference.
+unsafe impl Sync for Sleep {}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// True once the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        self.entry.state() == FIRED || Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline (earlier or later). The sleep is pending again until the new deadline.
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        // SAFETY: no field is moved out; the entry stays where it is (it is only unlinked).
+        let this = unsafe { self.get_unchecked_mut() };
+        this.unregister();
+        this.deadline = deadline;
+    }
+
+    fn entry_ptr(&self) -> NonNull<TimerEntry> {
+        NonNull::from(&self.entry)
+    }
+
+    fn unregister(&mut self) {
+        match self.entry.state() {
+            IDLE => {}
+            REGISTERED => {
+                // SAFETY: the entry is registered in `self.wheel` and alive (it is our field).
+                unsafe { self.driver.remove(self.wheel, self.entry_ptr()) };
+                self.entry.reset_fired();
+            }
+            _ => self.entry.reset_fired(),
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: we never move the entry out of the pinned `Sleep`; its address is what the wheel links.
+        let this = unsafe { self.get_unchecked_mut() };
+        match this.entry.state() {
+            FIRED => return Poll::Ready(()),
+            REGISTERED => {
+                // SAFETY: registered in `this.wheel`, alive.
+                let still = unsafe {
+                    this.driver
+                        .update_waker(this.wheel, this.entry_ptr(), cx.waker())
+                };
+                return if still {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                };
+            }
+            _ => {}
+        }
+        if this.driver.is_shutdown() {
+            panic!("ferrio::time: a sleep was polled after its runtime shut down");
+        }
+        if Instant::now() >= this.deadline {
+            return Poll::Ready(());
+        }
+        let tick = this.driver.tick_for(this.deadline);
+        this.wheel = this.driver.home_wheel();
+        // SAFETY: the entry is pinned inside `this`, unlinked (IDLE), and `Drop` removes it.
+        let registered = unsafe {
+            this.driver
+                .register(this.wheel, this.entry_ptr(), tick, cx.waker().clone())
+        };
+        if registered {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if self.entry.state() == REGISTERED {
+            // SAFETY: registered in `self.wheel`; the entry is still alive during our destructor.
+            unsafe { self.driver.remove(self.wheel, self.entry_ptr()) };
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &(self.entry.state() == REGISTERED))
+            .finish()
+    }
+}
