@@ -4,25 +4,14 @@
 //!
 //! Run: `cargo run --release --example tour`
 //!
-//! The waits below use `after(d)`, a one-shot completed by a helper thread after `d`: the tour exercises
-//! the scheduler and the task API only. (`ferrio::time::sleep` belongs to the time layer.)
+//! Waits use `ferrio::time::sleep` and `ferrio::time::timeout` (asyncio's `sleep` and `wait_for`).
 
 use ferrio::{Runtime, Task};
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Completes after `d`, woken from a helper thread.
-fn after(d: Duration) -> impl Future<Output = ()> {
-    let (tx, rx) = futures_channel::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        std::thread::sleep(d);
-        let _ = tx.send(());
-    });
-    async move {
-        let _ = rx.await;
-    }
+/// Completes after `d` (asyncio.sleep).
+fn after(d: Duration) -> ferrio::time::Sleep {
+    ferrio::time::sleep(d)
 }
 
 /// Prints lines stamped with the time since the step began.
@@ -87,6 +76,18 @@ async fn cancel_step() {
     clock.say(format!("is_done={}", long.is_done()));
 }
 
+async fn wait_for_step() {
+    let clock = Clock::start("wait_for: a timeout cancels the task it abandons");
+    let mut task = ferrio::spawn(delay(clock.clone(), "slow", 200));
+    match ferrio::time::timeout(Duration::from_millis(100), &mut task).await {
+        Ok(v) => clock.say(format!("result {v:?}")),
+        Err(e) => {
+            clock.say(format!("Got a timeout ({e})"));
+            clock.say(format!("Was the task cancelled? {}", task.is_cancelled()));
+        }
+    }
+}
+
 async fn propagation_step() {
     let clock =
         Clock::start("propagation: cancelling a parent cancels what it awaits, down the chain");
@@ -119,37 +120,16 @@ async fn propagation_step() {
 async fn shield_step() {
     let clock = Clock::start("shield: an abandoned await does not cancel a shielded task");
     let mut work = ferrio::spawn(delay(clock.clone(), "shielded", 150));
-    let c = clock.clone();
-    let watcher_done = Arc::new(AtomicUsize::new(0));
-    let flag = watcher_done.clone();
-    // The watcher gives up after 50 ms, like `wait_for(shield(task), 0.05)`.
-    let gave_up = {
-        let shielded = ferrio::shield(&mut work);
-        let deadline = after(Duration::from_millis(50));
-        futures_lite_race(shielded, deadline).await
-    };
-    flag.fetch_add(1, Ordering::SeqCst);
-    c.say(format!(
-        "watcher gave up: {gave_up}; task is_cancelled={} is_done={}",
+    // wait_for(shield(task), 0.05): the timeout gives up, the shielded task runs on.
+    let waited = ferrio::time::timeout(Duration::from_millis(50), ferrio::shield(&mut work)).await;
+    clock.say(format!(
+        "timeout -> {:?}; task is_cancelled={} is_done={}",
+        waited.map(|r| r.map_err(|e| e.to_string())),
         work.is_cancelled(),
         work.is_done()
     ));
     let value = work.await.expect("shielded task should finish");
     clock.say(format!("awaited the shielded task afterwards: {value}"));
-    assert_eq!(watcher_done.load(Ordering::SeqCst), 1);
-}
-
-/// Races `work` against `deadline`; true if the deadline won (then `work` is dropped).
-async fn futures_lite_race<A: Future, B: Future<Output = ()>>(work: A, deadline: B) -> bool {
-    let work = async move {
-        work.await;
-        false
-    };
-    let deadline = async move {
-        deadline.await;
-        true
-    };
-    futures_lite::future::race(work, deadline).await
 }
 
 async fn panic_step() {
@@ -172,6 +152,7 @@ fn tour(rt: &Runtime, label: &str) {
     rt.block_on(async {
         spawn_step().await;
         cancel_step().await;
+        wait_for_step().await;
         propagation_step().await;
         shield_step().await;
         panic_step().await;

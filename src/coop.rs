@@ -67,7 +67,7 @@ impl Drop for Charge {
 }
 
 /// True if the current task has budget left (or no budget applies).
-#[cfg(test)]
+#[cfg(all(test, not(ferrio_loom)))]
 pub(crate) fn has_budget_remaining() -> bool {
     REMAINING.with(|r| r.get() != Some(0))
 }

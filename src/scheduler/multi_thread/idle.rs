@@ -131,7 +131,7 @@ impl Idle {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(ferrio_loom)))]
     pub(crate) fn num_sleepers(&self) -> usize {
         self.num_workers - num_unparked(self.state.load(SeqCst))
     }
