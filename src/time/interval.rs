@@ -1,9 +1,10 @@
 //! `interval`: ticks at a fixed period.
 //!
-//! The first tick completes at once; later ticks at `start + n * period`. When ticks are missed (the task
-//! was busy longer than a period), `MissedTickBehavior` decides: `Burst` (the default) fires the missed
-//! ticks back to back until caught up, `Delay` restarts the schedule from the late tick, `Skip` drops the
-//! missed ticks and keeps the original phase.
+//! The first tick completes at once; later ticks at `start + n * period`. A tick is *missed* when it is
+//! taken more than one full period after it was due (the task was busy); a tick taken late by less than a
+//! period keeps the schedule. For missed ticks `MissedTickBehavior` decides: `Burst` (the default) fires
+//! them back to back until caught up, `Delay` restarts the schedule one period after the late tick, `Skip`
+//! drops them and keeps the original phase.
 
 use super::sleep::{sleep_until, Sleep};
 use std::fmt;
@@ -18,7 +19,8 @@ pub enum MissedTickBehavior {
     /// Fire every missed tick as fast as possible, then resume the original schedule.
     #[default]
     Burst,
-    /// Fire once now, then continue one full period after this late tick.
+    /// Fire once now, then continue one full period after this late tick (when it was missed: more than a
+    /// period late; a smaller delay keeps the schedule).
     Delay,
     /// Fire once now, then continue at the next tick of the original schedule.
     Skip,

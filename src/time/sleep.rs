@@ -111,8 +111,13 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: we never move the entry out of the pinned `Sleep`; its address is what the wheel links.
         let this = unsafe { self.get_unchecked_mut() };
+        if this.entry.state() == FIRED {
+            return Poll::Ready(());
+        }
+        if this.driver.is_shutdown() {
+            panic!("ferrio::time: a sleep was polled after its runtime shut down");
+        }
         match this.entry.state() {
-            FIRED => return Poll::Ready(()),
             REGISTERED => {
                 // SAFETY: registered in `this.wheel`, alive.
                 let still = unsafe {
@@ -126,9 +131,6 @@ impl Future for Sleep {
                 };
             }
             _ => {}
-        }
-        if this.driver.is_shutdown() {
-            panic!("ferrio::time: a sleep was polled after its runtime shut down");
         }
         if Instant::now() >= this.deadline {
             return Poll::Ready(());

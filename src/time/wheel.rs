@@ -98,11 +98,11 @@ unsafe impl Send for TimerWheel {}
 
 /// Where `tick` belongs relative to `elapsed`: (level, slot).
 fn position(elapsed: u64, tick: u64) -> (usize, usize) {
-    // Entries beyond the span wait in the farthest slot reachable now and are re-placed when it comes due.
-    let placed = tick.min(elapsed + MAX_SPAN - 1);
-    let significant = 63 - ((elapsed ^ placed) | (SLOTS as u64 - 1)).leading_zeros();
-    let level = (significant / SLOT_BITS) as usize;
-    let slot = ((placed >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+    // The highest digit in which `tick` differs from `elapsed` picks the level. Ticks beyond the span go to
+    // the top level (their slot index wraps) and are re-placed each time that slot comes round.
+    let differing = ((elapsed ^ tick) | (SLOTS as u64 - 1)).min(MAX_SPAN - 1);
+    let level = ((63 - differing.leading_zeros()) / SLOT_BITS) as usize;
+    let slot = ((tick >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
     (level, slot)
 }
 
@@ -276,14 +276,12 @@ impl TimerWheel {
             let level_span = 1u64 << (shift + SLOT_BITS);
             let level_start = self.elapsed & !(level_span - 1);
             let mut tick = level_start + ((slot as u64) << shift);
-            if tick <= self.elapsed && level > 0 {
-                // The current slot of a higher level is already being lived through: due now.
-                tick = tick.max(self.elapsed + 1);
-            }
-            if tick < self.elapsed {
+            if tick <= self.elapsed {
+                // A slot behind the current position (or the current top-level slot, which only holds
+                // entries beyond the span) comes due on the level's next rotation.
                 tick += level_span;
             }
-            return Some((level, slot, tick.max(self.elapsed + 1)));
+            return Some((level, slot, tick));
         }
         None
     }
@@ -373,6 +371,16 @@ mod tests {
         assert_eq!(position(0, 64 * 64), (2, 1));
         assert_eq!(position(10, 5000), (2, 1));
         assert_eq!(position(0, u64::MAX).0, LEVELS - 1);
+        // Regression: far deadlines once the wheel has moved (the span crosses a 2^36 boundary).
+        for elapsed in [1, 12_345, (1 << 36) - 1, 1 << 40] {
+            for tick in [elapsed + (1 << 36), elapsed + (1 << 37) + 5, u64::MAX - 1] {
+                assert_eq!(
+                    position(elapsed, tick).0,
+                    LEVELS - 1,
+                    "elapsed {elapsed} tick {tick}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -402,6 +410,37 @@ mod tests {
         assert_eq!(wheel.len(), 0);
         assert!(wheel.next_expiration().is_none());
         assert_eq!(wheel.elapsed(), now);
+    }
+
+    #[test]
+    fn far_deadlines_wait_at_the_top_and_fire_on_time() {
+        let mut wheel = TimerWheel::new();
+        let mut fired = Vec::new();
+        wheel.advance(12_345, &mut fired); // move off zero, as a running runtime has
+        let far = [
+            12_345 + (1u64 << 36) + 7,
+            12_345 + (3u64 << 36),
+            u64::MAX - 1,
+        ];
+        let entries: Vec<_> = far.iter().map(|_| Box::pin(TimerEntry::new())).collect();
+        for (e, &t) in entries.iter().zip(&far) {
+            // SAFETY: pinned boxes alive for the test.
+            assert!(unsafe { wheel.insert(ptr(e), t, noop()) });
+        }
+        wheel.advance(far[0] - 1, &mut fired);
+        assert!(fired.is_empty(), "nothing early");
+        wheel.advance(far[0], &mut fired);
+        assert_eq!(fired.len(), 1);
+        wheel.advance(far[1], &mut fired);
+        assert_eq!(fired.len(), 2);
+        assert_eq!(
+            entries[2].state(),
+            REGISTERED,
+            "u64::MAX - 1 is still far away"
+        );
+        // The wheel goes first (detaching the last entry), as a `Sleep` would unlink itself before going.
+        drop(wheel);
+        assert_eq!(entries[2].state(), IDLE);
     }
 
     #[test]
