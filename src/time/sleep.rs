@@ -117,20 +117,17 @@ impl Future for Sleep {
         if this.driver.is_shutdown() {
             panic!("ferrio::time: a sleep was polled after its runtime shut down");
         }
-        match this.entry.state() {
-            REGISTERED => {
-                // SAFETY: registered in `this.wheel`, alive.
-                let still = unsafe {
-                    this.driver
-                        .update_waker(this.wheel, this.entry_ptr(), cx.waker())
-                };
-                return if still {
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                };
-            }
-            _ => {}
+        if this.entry.state() == REGISTERED {
+            // SAFETY: registered in `this.wheel`, alive.
+            let still = unsafe {
+                this.driver
+                    .update_waker(this.wheel, this.entry_ptr(), cx.waker())
+            };
+            return if still {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            };
         }
         if Instant::now() >= this.deadline {
             return Poll::Ready(());
