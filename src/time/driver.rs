@@ -36,6 +36,70 @@ thread_local! {
     static HOME_WHEEL: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// A wheel behind a small lock. Its critical sections are O(1) (register, cancel) or one `advance`, so a
+/// short spin beats parking; unlocking is a plain release store, not an atomic swap, which is most of
+/// what a register+cancel pair costs in locking. After a few spins a waiter yields its time slice.
+struct WheelLock {
+    locked: std::sync::atomic::AtomicBool,
+    wheel: std::cell::UnsafeCell<TimerWheel>,
+}
+
+// SAFETY: the wheel is only reached through `WheelGuard`, which exists only while `locked` is held by the
+// guard's creator (acquire on lock, release on unlock), so accesses never overlap.
+unsafe impl Sync for WheelLock {}
+
+struct WheelGuard<'a>(&'a WheelLock);
+
+impl WheelLock {
+    fn new() -> WheelLock {
+        WheelLock {
+            locked: std::sync::atomic::AtomicBool::new(false),
+            wheel: std::cell::UnsafeCell::new(TimerWheel::new()),
+        }
+    }
+
+    fn lock(&self) -> WheelGuard<'_> {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let mut spins = 0u32;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        WheelGuard(self)
+    }
+}
+
+impl std::ops::Deref for WheelGuard<'_> {
+    type Target = TimerWheel;
+    fn deref(&self) -> &TimerWheel {
+        // SAFETY: the guard holds the lock (see `WheelLock`).
+        unsafe { &*self.0.wheel.get() }
+    }
+}
+
+impl std::ops::DerefMut for WheelGuard<'_> {
+    fn deref_mut(&mut self) -> &mut TimerWheel {
+        // SAFETY: the guard holds the lock, and `&mut self` makes this the only reference through it.
+        unsafe { &mut *self.0.wheel.get() }
+    }
+}
+
+impl Drop for WheelGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .locked
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Keeps each wheel's lock on its own cache lines.
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -45,7 +109,7 @@ pub(crate) struct TimeDriver {
     base: Instant,
     /// `CLOCK_MONOTONIC` at `base`, in nanoseconds (read just after `base`, so never earlier than it).
     base_mono_ns: u64,
-    wheels: Box<[Padded<Mutex<TimerWheel>>]>,
+    wheels: Box<[Padded<WheelLock>]>,
     timerfd: TimerFd,
     registration: std::sync::Mutex<Option<Registration>>,
     registry: std::sync::Arc<ReactorRegistry>,
@@ -73,7 +137,7 @@ impl TimeDriver {
         let fd = timerfd.as_fd().as_raw_fd();
         let registration = registry.register(&mut SourceFd(&fd), Interest::READABLE)?;
         let wheels = (0..worker_wheels + 1)
-            .map(|_| Padded(Mutex::new(TimerWheel::new())))
+            .map(|_| Padded(WheelLock::new()))
             .collect();
         Ok(TimeDriver {
             id,
@@ -106,10 +170,13 @@ impl TimeDriver {
 
     /// The first tick at or after `deadline`.
     pub(crate) fn tick_for(&self, deadline: Instant) -> u64 {
-        let ns = deadline.saturating_duration_since(self.base).as_nanos();
-        u64::try_from(ns.div_ceil(1000))
-            .unwrap_or(u64::MAX - 1)
-            .max(1)
+        // u64 arithmetic (no u128 division on this hot path): seconds since `base` fit easily.
+        let since = deadline.saturating_duration_since(self.base);
+        let micros = since
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(since.subsec_nanos()).div_ceil(1000));
+        micros.clamp(1, u64::MAX - 1)
     }
 
     /// The last tick at or before now.
@@ -139,7 +206,7 @@ impl TimeDriver {
         waker: Waker,
     ) -> bool {
         let inserted = {
-            let mut w = self.wheels[wheel].0.lock().unwrap();
+            let mut w = self.wheels[wheel].0.lock();
             // SAFETY: forwarded from the caller.
             unsafe { w.insert(entry, tick, waker) }
         };
@@ -154,7 +221,7 @@ impl TimeDriver {
     /// # Safety
     /// `entry` was registered in wheel `wheel` (or is not registered at all) and is alive.
     pub(crate) unsafe fn remove(&self, wheel: usize, entry: NonNull<TimerEntry>) {
-        let mut w = self.wheels[wheel].0.lock().unwrap();
+        let mut w = self.wheels[wheel].0.lock();
         // SAFETY: forwarded from the caller.
         unsafe { w.remove(entry) };
     }
@@ -169,7 +236,7 @@ impl TimeDriver {
         entry: NonNull<TimerEntry>,
         waker: &Waker,
     ) -> bool {
-        let mut w = self.wheels[wheel].0.lock().unwrap();
+        let mut w = self.wheels[wheel].0.lock();
         // SAFETY: forwarded from the caller.
         unsafe { w.update_waker(entry, waker) }
     }
@@ -209,7 +276,7 @@ impl TimeDriver {
             let now = self.now_tick();
             let mut next = u64::MAX;
             for wheel in self.wheels.iter() {
-                let mut w = wheel.0.lock().unwrap();
+                let mut w = wheel.0.lock();
                 w.advance(now, &mut fired);
                 if let Some(t) = w.next_expiration() {
                     next = next.min(t);
@@ -235,7 +302,7 @@ impl TimeDriver {
 
     /// Timers registered and not yet fired, over all wheels.
     pub(crate) fn pending(&self) -> usize {
-        self.wheels.iter().map(|w| w.0.lock().unwrap().len()).sum()
+        self.wheels.iter().map(|w| w.0.lock().len()).sum()
     }
 
     /// The runtime is going away: later polls of its timers panic instead of waiting forever.

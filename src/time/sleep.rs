@@ -23,7 +23,11 @@ use std::time::{Duration, Instant};
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
-    sleep_until(now.checked_add(duration).unwrap_or_else(far_future))
+    let mut sleep = sleep_until(now.checked_add(duration).unwrap_or_else(far_future));
+    // A positive relative sleep is in the future at its first poll unless the poll comes late, and then the
+    // wheel (or an immediately expiring timerfd) still completes it: no second clock read needed.
+    sleep.check_clock = duration.is_zero();
+    sleep
 }
 
 /// Waits until `deadline`.
@@ -42,6 +46,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         driver,
         wheel: 0,
+        check_clock: true,
         entry: TimerEntry::new(),
     }
 }
@@ -59,6 +64,8 @@ pub struct Sleep {
     driver: Arc<TimeDriver>,
     /// The wheel the entry is registered in (meaningful while registered).
     wheel: usize,
+    /// Compare the deadline with the clock before registering (the deadline may already have passed).
+    check_clock: bool,
     entry: TimerEntry,
 }
 
@@ -86,6 +93,7 @@ impl Sleep {
         let this = unsafe { self.get_unchecked_mut() };
         this.unregister();
         this.deadline = deadline;
+        this.check_clock = true;
     }
 
     fn entry_ptr(&self) -> NonNull<TimerEntry> {
@@ -129,7 +137,7 @@ impl Future for Sleep {
                 Poll::Ready(())
             };
         }
-        if Instant::now() >= this.deadline {
+        if this.check_clock && Instant::now() >= this.deadline {
             return Poll::Ready(());
         }
         let tick = this.driver.tick_for(this.deadline);

@@ -43,6 +43,8 @@ struct Core {
     tick: u32,
     polls: u64,
     is_searching: bool,
+    /// A task is being polled (its wake-ups may use the LIFO slot).
+    in_poll: bool,
     /// A task queued work in this worker's ring during its poll: check for sleepers when the poll returns.
     notify_after_poll: bool,
     rng: u32,
@@ -105,6 +107,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         tick: 0,
         polls: 0,
         is_searching: false,
+        in_poll: false,
         notify_after_poll: false,
         rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         seen_polls: vec![u64::MAX; shared.num_workers()].into_boxed_slice(),
@@ -164,6 +167,8 @@ impl WorkerContext {
     fn schedule_local(&self, core: &mut Core, task: Notified, is_yield: bool) {
         let remote = &self.shared.remotes[self.index];
         let overflow = |batch| self.shared.push_overflow(batch);
+        // The LIFO slot is for a task woken by the task being polled (it runs next). Wake-ups made outside a
+        // poll (timers fired, reactor events) join the back of the ring like any other work.
         if is_yield {
             core.queue.push_back(task, &overflow);
         } else if let Some(displaced) = remote.lifo_put(task) {
@@ -191,6 +196,7 @@ impl WorkerContext {
         loop {
             core.polls += 1;
             remote.polls.store(core.polls, Relaxed);
+            core.in_poll = true;
             *self.core.borrow_mut() = Some(core);
             task.run();
             core = self
@@ -198,6 +204,7 @@ impl WorkerContext {
                 .borrow_mut()
                 .take()
                 .expect("ferrio: worker core missing after a poll");
+            core.in_poll = false;
             if std::mem::take(&mut core.notify_after_poll)
                 && !core.is_searching
                 && !core.queue.is_empty()
@@ -220,7 +227,9 @@ impl WorkerContext {
     fn next_task(&self, core: &mut Core) -> Option<Notified> {
         let shared = &self.shared;
         if core.tick % shared.config.global_queue_interval == 0 {
-            if let Some(task) = shared.inject.pop() {
+            // Fairness: the global queue first, a share of it, so a burst that overflowed there is not
+            // served one task per interval while the ring keeps refilling.
+            if let Some(task) = self.take_global_share(core) {
                 return Some(task);
             }
         }
@@ -230,9 +239,18 @@ impl WorkerContext {
         if let Some(task) = shared.remotes[self.index].lifo_take() {
             return Some(task);
         }
-        // Take a fair share of the global queue into the ring.
+        self.take_global_share(core)
+    }
+
+    /// Pops one task from the global queue to run, and moves a fair share more (bounded by the ring's free
+    /// room) into the ring.
+    fn take_global_share(&self, core: &mut Core) -> Option<Notified> {
+        let shared = &self.shared;
         let first = shared.inject.pop()?;
-        let share = (shared.inject.len() / shared.num_workers()).min(CAPACITY / 2);
+        let room = CAPACITY - core.queue.len().min(CAPACITY);
+        let share = (shared.inject.len() / shared.num_workers())
+            .min(CAPACITY / 2)
+            .min(room);
         for _ in 0..share {
             match shared.inject.pop() {
                 Some(task) => core

@@ -1,0 +1,716 @@
+//! Timer throughput micro-benchmarks: the same timer workloads on five runtimes, so only the timer
+//! implementation (and the scheduler that runs the woken tasks) differs.
+//!
+//! Runtimes (benchmark ids inside every group):
+//! - `ferrio_mt`: ferrio multi-thread flavour, 2 workers.
+//! - `ferrio_ct`: ferrio current-thread flavour (tasks run inside `block_on` on the bench thread).
+//! - `tokio_mt`: tokio `multi_thread`, 2 workers, `enable_all`.
+//! - `tokio_ct`: tokio `current_thread`, `enable_all` (tasks run inside `block_on` on the bench thread).
+//! - `async_io`: `async_io::Timer` on one `async_executor::Executor` run by 2 dedicated std threads, each in
+//!   `async_io::block_on(ex.run(stop))`, so the executor threads also drive async-io's reactor when idle
+//!   (the smol setup). The bench thread only waits for completion (`futures_lite::future::block_on`), like
+//!   the parked bench thread of `ferrio_mt` / `tokio_mt`.
+//!
+//! Every runtime is built once per benchmark, outside the measured closure, and dropped (threads joined)
+//! before the next one is built. Completion is signalled through `futures_channel::oneshot` on every runtime.
+//!
+//! Groups:
+//! - `timers_many`: a root task spawns 100,000 tasks, each awaiting one sleep with a random deadline
+//!   0..20 ms (fixed seed) after its first poll; timed from the first spawn until the last timer has fired
+//!   and its task has run. The deadline is taken when the task first runs, not when it is spawned: spawning
+//!   100,000 tasks takes longer than 20 ms on some runtimes, and deadlines relative to the first spawn
+//!   would have passed before most tasks ran, so their sleeps would complete without ever registering.
+//!   The 20 ms span alone is 200 ns per timer. A side pass (one warm-up iteration, then one
+//!   recorded iteration per runtime) prints the overshoot of each timer: the instant its task resumed
+//!   minus its deadline (mean, min, p50, p99, max, and timers that resumed early, which would be a bug).
+//!   The deadlines come ~5 per microsecond, so a runtime that needs more than ~200 ns per spawn, first
+//!   poll, wake and final poll falls behind and the overshoot grows with the backlog: it measures how well
+//!   the runtime keeps up under load, not timer precision (`benches/timer_latency.rs` measures that).
+//! - `timer_churn`: inside one task, `sleep(1 s)` created, polled once with the task's own `Context` (so it
+//!   really registers in the runtime's timer structure) and dropped (cancelled), 1,000 times per
+//!   iteration; criterion time per element is ns per create + register + cancel. The time is taken inside
+//!   the task (`iter_custom`), so spawning the task and waking the bench thread are not counted. tokio's
+//!   `Sleep` charges tokio's cooperative budget (128 per task poll) and returns `Pending` *without
+//!   registering* once it is spent, so the tokio task runs under `tokio::task::unconstrained`; ferrio's
+//!   `Sleep` charges no budget. Creating a sleep reads the clock (`Instant::now`) on every runtime; its cost
+//!   is printed once for reference. Before measuring, ferrio's churn is checked to really register
+//!   (`Handle::pending_timers` is 1 after the poll, 0 after the drop).
+//!
+//! Settings: sample size 20, 3 s measurement, 1 s warm-up; `timers_many` uses flat sampling (each
+//! iteration takes tens of ms). After criterion, a Markdown summary of the medians (read back from
+//! criterion's `estimates.json`) and the overshoot table are printed.
+//!
+//! A watchdog thread aborts the process with the name of the running benchmark when no iteration completes
+//! for `FERRIO_BENCH_HANG_SECS` seconds (default 120), so a timer that never fires is reported instead of
+//! stalling.
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use futures_channel::oneshot;
+use std::future::{poll_fn, Future};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------------------
+// Runtime abstraction
+// ---------------------------------------------------------------------------------------------------------
+
+/// Spawns and creates timers from inside the runtime (a task, or the runtime's `block_on`).
+trait Spawner: Clone + Send + Sync + 'static {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
+    /// The runtime's sleep for `duration` (created now, not at first poll). Associated functions, not
+    /// methods, so the returned futures borrow no spawner.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+    /// The runtime's sleep until `deadline`.
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+    /// Runs `future` with the runtime's cooperative budget lifted, where it has one that timers charge.
+    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send;
+    /// Timers registered and not yet fired, where the runtime can tell.
+    fn pending_timers(&self) -> Option<usize>;
+}
+
+/// One of the benchmarked runtimes, built and ready.
+trait BenchRuntime {
+    type Spawner: Spawner;
+    /// The criterion benchmark id.
+    fn id(&self) -> &'static str;
+    /// The spawner used inside tasks.
+    fn spawner(&self) -> Self::Spawner;
+    /// Runs `future` on the bench thread until it completes (driving the tasks on the current-thread
+    /// flavours; parking while the workers run them on the multi-thread ones).
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+}
+
+/// Runs `future` as a task of `rt` (spawned from inside `block_on`) and returns its output.
+fn run_in_task<R, T, F>(rt: &R, future: F) -> T
+where
+    R: BenchRuntime,
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let s = rt.spawner();
+    let (tx, rx) = oneshot::channel();
+    rt.block_on(async move {
+        s.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        rx.await.expect("task dropped before finishing")
+    })
+}
+
+#[derive(Clone, Copy)]
+struct FerrioSpawner;
+
+impl Spawner for FerrioSpawner {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        drop(ferrio::spawn(future)); // dropping a ferrio `Task` detaches it
+    }
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        ferrio::time::sleep(duration)
+    }
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        ferrio::time::sleep_until(deadline)
+    }
+    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
+        future // ferrio's `Sleep` charges no budget
+    }
+    fn pending_timers(&self) -> Option<usize> {
+        Some(ferrio::Handle::current().pending_timers())
+    }
+}
+
+struct FerrioRt {
+    rt: ferrio::Runtime,
+    id: &'static str,
+}
+
+impl FerrioRt {
+    fn multi_thread() -> FerrioRt {
+        let rt = ferrio::Runtime::builder()
+            .worker_threads(2)
+            .build()
+            .expect("build ferrio multi-thread runtime");
+        FerrioRt {
+            rt,
+            id: "ferrio_mt",
+        }
+    }
+
+    fn current_thread() -> FerrioRt {
+        let rt = ferrio::Runtime::builder()
+            .current_thread()
+            .build()
+            .expect("build ferrio current-thread runtime");
+        FerrioRt {
+            rt,
+            id: "ferrio_ct",
+        }
+    }
+}
+
+impl BenchRuntime for FerrioRt {
+    type Spawner = FerrioSpawner;
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn spawner(&self) -> FerrioSpawner {
+        FerrioSpawner
+    }
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct TokioSpawner;
+
+impl Spawner for TokioSpawner {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        drop(tokio::spawn(future)); // dropping a `JoinHandle` detaches the task
+    }
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
+        tokio::task::unconstrained(future)
+    }
+    fn pending_timers(&self) -> Option<usize> {
+        None
+    }
+}
+
+struct TokioRt {
+    rt: tokio::runtime::Runtime,
+    id: &'static str,
+}
+
+impl TokioRt {
+    fn multi_thread() -> TokioRt {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("build tokio multi-thread runtime");
+        TokioRt { rt, id: "tokio_mt" }
+    }
+
+    fn current_thread() -> TokioRt {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("build tokio current-thread runtime");
+        TokioRt { rt, id: "tokio_ct" }
+    }
+}
+
+impl BenchRuntime for TokioRt {
+    type Spawner = TokioSpawner;
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn spawner(&self) -> TokioSpawner {
+        TokioSpawner
+    }
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+}
+
+#[derive(Clone)]
+struct AsyncIoSpawner(Arc<async_executor::Executor<'static>>);
+
+impl Spawner for AsyncIoSpawner {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        self.0.spawn(future).detach();
+    }
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        let timer = async_io::Timer::after(duration);
+        async move {
+            timer.await;
+        }
+    }
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        let timer = async_io::Timer::at(deadline);
+        async move {
+            timer.await;
+        }
+    }
+    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
+        future
+    }
+    fn pending_timers(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// `async_executor::Executor` run by `threads` std threads in `async_io::block_on` (see the module docs).
+struct AsyncIoRt {
+    ex: Arc<async_executor::Executor<'static>>,
+    /// Dropping these completes each thread's `ex.run(..)` future.
+    stop: Vec<oneshot::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl AsyncIoRt {
+    fn new(threads: usize) -> AsyncIoRt {
+        let ex = Arc::new(async_executor::Executor::new());
+        let mut stop = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = oneshot::channel::<()>();
+            stop.push(tx);
+            let ex = ex.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("async-io-{i}"))
+                .spawn(move || {
+                    async_io::block_on(ex.run(async move {
+                        // `Err(Canceled)` when the sender is dropped: that is the stop signal.
+                        let _ = rx.await;
+                    }))
+                })
+                .expect("spawn async-executor thread");
+            handles.push(handle);
+        }
+        AsyncIoRt {
+            ex,
+            stop,
+            threads: handles,
+        }
+    }
+}
+
+impl Drop for AsyncIoRt {
+    fn drop(&mut self) {
+        self.stop.clear();
+        for handle in self.threads.drain(..) {
+            handle.join().expect("async-executor thread panicked");
+        }
+    }
+}
+
+impl BenchRuntime for AsyncIoRt {
+    type Spawner = AsyncIoSpawner;
+    fn id(&self) -> &'static str {
+        "async_io"
+    }
+    fn spawner(&self) -> AsyncIoSpawner {
+        AsyncIoSpawner(self.ex.clone())
+    }
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        futures_lite::future::block_on(future)
+    }
+}
+
+/// Calls `visit` with each runtime in turn; each is built just before its call and dropped right after.
+trait RuntimeVisitor {
+    fn visit<R: BenchRuntime>(&mut self, rt: R);
+}
+
+fn for_each_runtime(v: &mut impl RuntimeVisitor) {
+    v.visit(FerrioRt::multi_thread());
+    v.visit(FerrioRt::current_thread());
+    v.visit(TokioRt::multi_thread());
+    v.visit(TokioRt::current_thread());
+    v.visit(AsyncIoRt::new(2));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Workloads
+// ---------------------------------------------------------------------------------------------------------
+
+/// Counts completions; the last one sends on a oneshot.
+struct Latch {
+    remaining: AtomicUsize,
+    done: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Latch {
+    fn new(n: usize) -> (Arc<Latch>, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let latch = Latch {
+            remaining: AtomicUsize::new(n),
+            done: Mutex::new(Some(tx)),
+        };
+        (Arc::new(latch), rx)
+    }
+
+    fn count_down(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(tx) = self.done.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+const MANY_TIMERS: usize = 100_000;
+/// Deadlines are spread uniformly over this span after the start of the iteration.
+const MANY_SPAN_NS: u64 = 20_000_000;
+const MANY_SEED: u64 = 0x5EED_F3A1_0C0D_E123;
+const CHURN_PAIRS: usize = 1_000;
+const CHURN_AHEAD: Duration = Duration::from_secs(1);
+
+/// splitmix64: a small, seeded generator (the deadlines are the same on every runtime and every run).
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The 100,000 deadline offsets, ns after the start of an iteration.
+fn many_offsets() -> Arc<[u64]> {
+    let mut state = MANY_SEED;
+    (0..MANY_TIMERS)
+        .map(|_| splitmix64(&mut state) % MANY_SPAN_NS)
+        .collect()
+}
+
+/// Per-timer overshoot (ns, resumed instant minus deadline; negative = early) of one recorded iteration.
+type Overshoots = Arc<[AtomicI64]>;
+
+/// One timers_many iteration: a root task spawns 100,000 tasks; each, at its first poll, sleeps for its
+/// offset (`sleep_until(now + offset)`, so every timer really registers however long the spawning takes)
+/// then counts down; returns when the last has counted down. With `record`, each task stores its overshoot
+/// in its slot.
+fn timers_many<R: BenchRuntime>(rt: &R, offsets: &Arc<[u64]>, record: Option<&Overshoots>) {
+    let s = rt.spawner();
+    let (latch, rx) = Latch::new(offsets.len());
+    let offsets = offsets.clone();
+    let record = record.cloned();
+    rt.block_on(async move {
+        let inner = s.clone();
+        s.spawn(async move {
+            for (i, &offset) in offsets.iter().enumerate() {
+                let latch = latch.clone();
+                let record = record.clone();
+                inner.spawn(async move {
+                    let deadline = Instant::now() + Duration::from_nanos(offset);
+                    R::Spawner::sleep_until(deadline).await;
+                    if let Some(record) = record {
+                        let now = Instant::now();
+                        let over = match now.checked_duration_since(deadline) {
+                            Some(late) => late.as_nanos() as i64,
+                            None => -(deadline.duration_since(now).as_nanos() as i64),
+                        };
+                        record[i].store(over, Ordering::Relaxed);
+                    }
+                    latch.count_down();
+                });
+            }
+        });
+        rx.await
+            .expect("completion sender dropped: a task was dropped before finishing");
+    });
+}
+
+/// `pairs` x (create `sleep(1 s)`, poll it once with the task's context, drop it), inside the current task.
+fn churn_pairs<S: Spawner>(pairs: usize) -> impl Future<Output = ()> {
+    poll_fn(move |cx| {
+        for _ in 0..pairs {
+            let mut sleep = pin!(S::sleep(CHURN_AHEAD));
+            let polled = black_box(sleep.as_mut().poll(cx));
+            assert!(polled.is_pending(), "sleep(1 s) ready at its first poll");
+        }
+        Poll::Ready(())
+    })
+}
+
+/// `iters` timer_churn iterations inside one task of `rt`, timed inside the task.
+fn timer_churn<R: BenchRuntime>(rt: &R, iters: u64) -> Duration {
+    run_in_task(rt, async move {
+        R::Spawner::unconstrained(async move {
+            let start = Instant::now();
+            for _ in 0..iters {
+                churn_pairs::<R::Spawner>(CHURN_PAIRS).await;
+            }
+            start.elapsed()
+        })
+        .await
+    })
+}
+
+/// Checks, where the runtime can tell, that one churn pair really registers and then cancels its timer.
+fn check_churn_registers<R: BenchRuntime>(rt: &R) {
+    let s = rt.spawner();
+    let counts = run_in_task(rt, async move {
+        let before = s.pending_timers();
+        let (during, after) = poll_fn(|cx| {
+            let during = {
+                let mut sleep = pin!(R::Spawner::sleep(CHURN_AHEAD));
+                assert!(
+                    sleep.as_mut().poll(cx).is_pending(),
+                    "sleep(1 s) ready at once"
+                );
+                s.pending_timers()
+            };
+            Poll::Ready((during, s.pending_timers()))
+        })
+        .await;
+        (before, during, after)
+    });
+    if let (Some(before), Some(during), Some(after)) = counts {
+        assert_eq!(
+            (during, after),
+            (before + 1, before),
+            "{}: timer_churn does not register and cancel a timer",
+            rt.id()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hang watchdog and summary
+// ---------------------------------------------------------------------------------------------------------
+
+/// Bumped after every completed iteration.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// `group/runtime` being measured ("" between benchmarks).
+static CURRENT: Mutex<String> = Mutex::new(String::new());
+/// Markdown lines printed again after criterion's output.
+static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn set_current(label: String) {
+    *CURRENT.lock().unwrap() = label;
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn progress() {
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn start_watchdog() {
+    let limit = std::env::var("FERRIO_BENCH_HANG_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(120);
+    std::thread::Builder::new()
+        .name("bench-watchdog".to_owned())
+        .spawn(move || {
+            let mut last = PROGRESS.load(Ordering::Relaxed);
+            let mut since = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = PROGRESS.load(Ordering::Relaxed);
+                if now != last {
+                    last = now;
+                    since = Instant::now();
+                    continue;
+                }
+                let label = CURRENT.lock().unwrap().clone();
+                if !label.is_empty() && since.elapsed() >= Duration::from_secs(limit) {
+                    eprintln!(
+                        "\nHANG: benchmark {label} completed no iteration for {limit} s; aborting \
+                         (FERRIO_BENCH_HANG_SECS changes the limit)"
+                    );
+                    std::process::exit(3);
+                }
+            }
+        })
+        .expect("spawn watchdog thread");
+}
+
+fn fmt_us(ns: i64) -> String {
+    format!("{:.1}", ns as f64 / 1000.0)
+}
+
+/// The side pass of timers_many: one warm-up and one recorded iteration; one Markdown row of overshoot.
+fn overshoot_row<R: BenchRuntime>(rt: &R, offsets: &Arc<[u64]>) -> String {
+    timers_many(rt, offsets, None);
+    let record: Overshoots = (0..offsets.len())
+        .map(|_| AtomicI64::new(i64::MIN))
+        .collect();
+    timers_many(rt, offsets, Some(&record));
+    let mut over: Vec<i64> = record.iter().map(|o| o.load(Ordering::Relaxed)).collect();
+    assert!(
+        over.iter().all(|&o| o != i64::MIN),
+        "{}: a timers_many task did not record its overshoot",
+        rt.id()
+    );
+    over.sort_unstable();
+    let n = over.len();
+    let mean = over.iter().sum::<i64>() as f64 / n as f64;
+    let early = over.iter().filter(|&&o| o < 0).count();
+    format!(
+        "| {} | {:.1} | {} | {} | {} | {} | {} |",
+        rt.id(),
+        mean / 1000.0,
+        fmt_us(over[0]),
+        fmt_us(over[n / 2]),
+        fmt_us(over[n * 99 / 100]),
+        fmt_us(over[n - 1]),
+        early
+    )
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Criterion
+// ---------------------------------------------------------------------------------------------------------
+
+struct ManyVisitor<'a, 'c> {
+    group: &'a mut BenchmarkGroup<'c, WallTime>,
+    offsets: Arc<[u64]>,
+    overshoot: Vec<String>,
+}
+
+impl RuntimeVisitor for ManyVisitor<'_, '_> {
+    fn visit<R: BenchRuntime>(&mut self, rt: R) {
+        set_current(format!("timers_many/{}", rt.id()));
+        let offsets = &self.offsets;
+        self.group.bench_function(rt.id(), |b| {
+            b.iter(|| {
+                timers_many(&rt, offsets, None);
+                progress();
+            })
+        });
+        set_current(format!("timers_many/{} overshoot pass", rt.id()));
+        let row = overshoot_row(&rt, &self.offsets);
+        set_current(String::new());
+        println!("timers_many overshoot (us): {row}");
+        self.overshoot.push(row);
+        drop(rt);
+    }
+}
+
+/// timers_many: 100,000 tasks each awaiting one sleep with a random deadline in 0..20 ms.
+fn bench_timers_many(c: &mut Criterion) {
+    let mut group = c.benchmark_group("timers_many");
+    group.throughput(Throughput::Elements(MANY_TIMERS as u64));
+    group.sampling_mode(SamplingMode::Flat);
+    let mut visitor = ManyVisitor {
+        group: &mut group,
+        offsets: many_offsets(),
+        overshoot: Vec::new(),
+    };
+    for_each_runtime(&mut visitor);
+    let rows = std::mem::take(&mut visitor.overshoot);
+    group.finish();
+    let mut summary = SUMMARY.lock().unwrap();
+    summary.push(String::new());
+    summary.push(format!(
+        "### timers_many overshoot, us (resumed - deadline; one recorded iteration of {MANY_TIMERS} timers \
+         after one warm-up, per runtime)"
+    ));
+    summary.push(String::new());
+    summary.push("| runtime | mean | min | p50 | p99 | max | early |".to_owned());
+    summary.push("|---|---|---|---|---|---|---|".to_owned());
+    summary.extend(rows);
+}
+
+struct ChurnVisitor<'a, 'c> {
+    group: &'a mut BenchmarkGroup<'c, WallTime>,
+}
+
+impl RuntimeVisitor for ChurnVisitor<'_, '_> {
+    fn visit<R: BenchRuntime>(&mut self, rt: R) {
+        set_current(format!("timer_churn/{}", rt.id()));
+        check_churn_registers(&rt);
+        self.group.bench_function(rt.id(), |b| {
+            b.iter_custom(|iters| {
+                let elapsed = timer_churn(&rt, iters);
+                progress();
+                elapsed
+            })
+        });
+        set_current(String::new());
+        drop(rt);
+    }
+}
+
+/// timer_churn: create + poll once (register) + drop (cancel) `sleep(1 s)`, 1,000 per iteration.
+fn bench_timer_churn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("timer_churn");
+    group.throughput(Throughput::Elements(CHURN_PAIRS as u64));
+    for_each_runtime(&mut ChurnVisitor { group: &mut group });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_timers_many, bench_timer_churn
+}
+
+/// Mean cost of one `Instant::now()` on this machine (every runtime's `sleep(d)` reads the clock).
+fn clock_read_ns() -> f64 {
+    const READS: u32 = 1_000_000;
+    let start = Instant::now();
+    for _ in 0..READS {
+        black_box(Instant::now());
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(READS)
+}
+
+/// The median point estimate (ns per iteration) criterion saved for `group/id`, if any.
+fn criterion_median_ns(group: &str, id: &str) -> Option<f64> {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let path = format!("{target}/criterion/{group}/{id}/new/estimates.json");
+    let json = std::fs::read_to_string(path).ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}'])?;
+    value[..end].trim().parse().ok()
+}
+
+fn print_summary() {
+    const IDS: [&str; 5] = ["ferrio_mt", "ferrio_ct", "tokio_mt", "tokio_ct", "async_io"];
+    println!();
+    println!("## Timer benchmark summary (criterion medians)");
+    println!();
+    println!("| bench | unit | target | {} |", IDS.join(" | "));
+    println!("|---|---|---|---|---|---|---|---|");
+    for (group, unit, elements, target) in [
+        (
+            "timers_many",
+            "ns per timer",
+            MANY_TIMERS as f64,
+            "-".to_owned(),
+        ),
+        (
+            "timer_churn",
+            "ns per create+poll+drop",
+            CHURN_PAIRS as f64,
+            "ferrio <= 50".to_owned(),
+        ),
+    ] {
+        let cells: Vec<String> = IDS
+            .iter()
+            .map(|id| {
+                criterion_median_ns(group, id)
+                    .map_or("n/a".to_owned(), |ns| format!("{:.1}", ns / elements))
+            })
+            .collect();
+        println!("| {group} | {unit} | {target} | {} |", cells.join(" | "));
+    }
+    for line in SUMMARY.lock().unwrap().iter() {
+        println!("{line}");
+    }
+    println!();
+    println!(
+        "Instant::now() costs {:.1} ns here (each sleep(d) reads the clock at creation).",
+        clock_read_ns()
+    );
+}
+
+fn main() {
+    start_watchdog();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    print_summary();
+}
