@@ -152,3 +152,31 @@ fn current_thread_block_on_stays_asleep_while_waiting() {
     opener.open();
     assert!(driver.join().unwrap());
 }
+
+/// A pending timer far in the future arms the timerfd once: the workers still make no wake-ups.
+#[test]
+fn runtime_stays_asleep_while_a_far_timer_is_pending() {
+    let rt = runtime("idle-timer");
+    let sleeping = rt.spawn(async {
+        ferrio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    // Make sure the sleep registered before measuring.
+    assert!(wait_until(Duration::from_secs(5), || rt
+        .handle()
+        .pending_timers()
+        == 1));
+    assert_stays_asleep("idle-timer", 2);
+    assert!(!sleeping.is_done());
+    // A short timer registered meanwhile still fires: the idle workers are not deaf.
+    let fired = rt.block_on(async {
+        ferrio::spawn(async {
+            ferrio::time::sleep(Duration::from_millis(20)).await;
+            true
+        })
+        .await
+        .unwrap()
+    });
+    assert!(fired);
+    assert_eq!(rt.handle().pending_timers(), 1);
+    drop(rt);
+}
