@@ -6,11 +6,13 @@
 //!   on one core and run on another.
 //! - `same_core`: the same closures boxed, run and freed on one thread: the floor when tasks stay local.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_queue::SegQueue;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const N: usize = 10_000;
 
@@ -75,16 +77,9 @@ fn handoff_cross_core(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = support::config();
     targets = handoff_cross_core
 }
 criterion_main!(benches);

@@ -34,268 +34,20 @@
 //! A watchdog thread aborts the process with the name of the running benchmark when no iteration completes
 //! for `FERRIO_BENCH_HANG_SECS` seconds (default 120), so a scheduler hang is reported instead of stalling.
 
+mod support;
+
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, BenchmarkGroup, Criterion, Throughput};
 use futures_channel::oneshot;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-// ---------------------------------------------------------------------------------------------------------
-// Runtime abstraction
-// ---------------------------------------------------------------------------------------------------------
-
-/// Spawns from inside the runtime (a task, or the runtime's `block_on`), detaching the task.
-trait Spawner: Clone + Send + Sync + 'static {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
-    /// The runtime's own "yield once" future.
-    fn yield_now(&self) -> impl Future<Output = ()> + Send;
-}
-
-/// One of the benchmarked executors, built and ready.
-trait BenchRuntime {
-    type Spawner: Spawner;
-    /// The criterion benchmark id.
-    fn id(&self) -> &'static str;
-    /// The spawner used inside tasks (`ferrio::spawn`, `tokio::spawn`, `Executor::spawn`).
-    fn spawner(&self) -> Self::Spawner;
-    /// Spawns from a thread that is not a worker and not inside `block_on` (the bench thread).
-    fn spawn_remote<F: Future<Output = ()> + Send + 'static>(&self, future: F);
-    /// Runs `future` on the bench thread until it completes (driving the tasks on the current-thread
-    /// flavours; parking while the workers run them on the multi-thread ones).
-    fn block_on<F: Future>(&self, future: F) -> F::Output;
-}
-
-#[derive(Clone, Copy)]
-struct FerrioSpawner;
-
-impl Spawner for FerrioSpawner {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        drop(ferrio::spawn(future)); // dropping a ferrio `Task` detaches it
-    }
-    fn yield_now(&self) -> impl Future<Output = ()> + Send {
-        ferrio::yield_now()
-    }
-}
-
-struct FerrioRt {
-    rt: ferrio::Runtime,
-    id: &'static str,
-}
-
-impl FerrioRt {
-    fn multi_thread() -> FerrioRt {
-        let rt = ferrio::Runtime::builder()
-            .worker_threads(2)
-            .build()
-            .expect("build ferrio multi-thread runtime");
-        FerrioRt {
-            rt,
-            id: "ferrio_mt",
-        }
-    }
-
-    fn current_thread() -> FerrioRt {
-        let rt = ferrio::Runtime::builder()
-            .current_thread()
-            .build()
-            .expect("build ferrio current-thread runtime");
-        FerrioRt {
-            rt,
-            id: "ferrio_ct",
-        }
-    }
-}
-
-impl BenchRuntime for FerrioRt {
-    type Spawner = FerrioSpawner;
-    fn id(&self) -> &'static str {
-        self.id
-    }
-    fn spawner(&self) -> FerrioSpawner {
-        FerrioSpawner
-    }
-    fn spawn_remote<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        drop(self.rt.spawn(future));
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct TokioSpawner;
-
-impl Spawner for TokioSpawner {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        drop(tokio::spawn(future)); // dropping a `JoinHandle` detaches the task
-    }
-    fn yield_now(&self) -> impl Future<Output = ()> + Send {
-        tokio::task::yield_now()
-    }
-}
-
-struct TokioRt {
-    rt: tokio::runtime::Runtime,
-    id: &'static str,
-}
-
-impl TokioRt {
-    fn multi_thread() -> TokioRt {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("build tokio multi-thread runtime");
-        TokioRt { rt, id: "tokio_mt" }
-    }
-
-    fn current_thread() -> TokioRt {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("build tokio current-thread runtime");
-        TokioRt { rt, id: "tokio_ct" }
-    }
-}
-
-impl BenchRuntime for TokioRt {
-    type Spawner = TokioSpawner;
-    fn id(&self) -> &'static str {
-        self.id
-    }
-    fn spawner(&self) -> TokioSpawner {
-        TokioSpawner
-    }
-    fn spawn_remote<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        drop(self.rt.spawn(future));
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
-    }
-}
-
-#[derive(Clone)]
-struct ExSpawner(Arc<async_executor::Executor<'static>>);
-
-impl Spawner for ExSpawner {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        self.0.spawn(future).detach();
-    }
-    fn yield_now(&self) -> impl Future<Output = ()> + Send {
-        futures_lite::future::yield_now()
-    }
-}
-
-/// `async_executor::Executor` run by `threads` std threads (see the module docs).
-struct AsyncExecutorRt {
-    ex: Arc<async_executor::Executor<'static>>,
-    /// Dropping these completes each thread's `ex.run(..)` future.
-    stop: Vec<oneshot::Sender<()>>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl AsyncExecutorRt {
-    fn new(threads: usize) -> AsyncExecutorRt {
-        let ex = Arc::new(async_executor::Executor::new());
-        let mut stop = Vec::with_capacity(threads);
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let (tx, rx) = oneshot::channel::<()>();
-            stop.push(tx);
-            let ex = ex.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("async-executor-{i}"))
-                .spawn(move || {
-                    futures_lite::future::block_on(ex.run(async move {
-                        // `Err(Canceled)` when the sender is dropped: that is the stop signal.
-                        let _ = rx.await;
-                    }))
-                })
-                .expect("spawn async-executor thread");
-            handles.push(handle);
-        }
-        AsyncExecutorRt {
-            ex,
-            stop,
-            threads: handles,
-        }
-    }
-}
-
-impl Drop for AsyncExecutorRt {
-    fn drop(&mut self) {
-        self.stop.clear();
-        for handle in self.threads.drain(..) {
-            handle.join().expect("async-executor thread panicked");
-        }
-    }
-}
-
-impl BenchRuntime for AsyncExecutorRt {
-    type Spawner = ExSpawner;
-    fn id(&self) -> &'static str {
-        "async_executor"
-    }
-    fn spawner(&self) -> ExSpawner {
-        ExSpawner(self.ex.clone())
-    }
-    fn spawn_remote<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        self.ex.spawn(future).detach();
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        futures_lite::future::block_on(future)
-    }
-}
-
-/// Calls `visit` with each runtime in turn; each is built just before its call and dropped right after.
-trait RuntimeVisitor {
-    fn visit<R: BenchRuntime>(&mut self, rt: R);
-}
-
-fn for_each_runtime(v: &mut impl RuntimeVisitor) {
-    v.visit(FerrioRt::multi_thread());
-    v.visit(FerrioRt::current_thread());
-    v.visit(TokioRt::multi_thread());
-    v.visit(TokioRt::current_thread());
-    v.visit(AsyncExecutorRt::new(2));
-}
+use support::{
+    for_each_runtime, progress, set_current, start_watchdog, wait_done, BenchRuntime, ExDriver,
+    Latch, RuntimeVisitor, Spawner, Watch,
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Workloads
 // ---------------------------------------------------------------------------------------------------------
-
-/// Counts completions; the last one sends on a oneshot.
-struct Latch {
-    remaining: AtomicUsize,
-    done: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl Latch {
-    fn new(n: usize) -> (Arc<Latch>, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let latch = Latch {
-            remaining: AtomicUsize::new(n),
-            done: Mutex::new(Some(tx)),
-        };
-        (Arc::new(latch), rx)
-    }
-
-    fn count_down(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(tx) = self.done.lock().unwrap().take() {
-                let _ = tx.send(());
-            }
-        }
-    }
-}
-
-async fn wait_done(rx: oneshot::Receiver<()>) {
-    rx.await
-        .expect("completion sender dropped: a task was dropped before finishing");
-}
 
 trait Workload {
     const NAME: &'static str;
@@ -443,54 +195,13 @@ impl Workload for ChainedSpawn {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Hang watchdog
+// Iterations (progress for the hang watchdog)
 // ---------------------------------------------------------------------------------------------------------
-
-/// Bumped after every completed iteration.
-static PROGRESS: AtomicU64 = AtomicU64::new(0);
-/// `workload/runtime` being measured ("" between benchmarks).
-static CURRENT: Mutex<String> = Mutex::new(String::new());
-
-fn set_current(label: String) {
-    *CURRENT.lock().unwrap() = label;
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
-}
-
-fn start_watchdog() {
-    let limit = std::env::var("FERRIO_BENCH_HANG_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(120);
-    std::thread::Builder::new()
-        .name("bench-watchdog".to_owned())
-        .spawn(move || {
-            let mut last = PROGRESS.load(Ordering::Relaxed);
-            let mut since = Instant::now();
-            loop {
-                std::thread::sleep(Duration::from_secs(1));
-                let now = PROGRESS.load(Ordering::Relaxed);
-                if now != last {
-                    last = now;
-                    since = Instant::now();
-                    continue;
-                }
-                let label = CURRENT.lock().unwrap().clone();
-                if !label.is_empty() && since.elapsed() >= Duration::from_secs(limit) {
-                    eprintln!(
-                        "\nHANG: benchmark {label} completed no iteration for {limit} s; aborting \
-                         (FERRIO_BENCH_HANG_SECS changes the limit)"
-                    );
-                    std::process::exit(3);
-                }
-            }
-        })
-        .expect("spawn watchdog thread");
-}
 
 /// Runs one iteration of `W` and records progress for the watchdog.
 fn iteration<W: Workload, R: BenchRuntime>(rt: &R) {
     W::run(rt);
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    progress();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -515,10 +226,13 @@ impl<W: Workload> RuntimeVisitor for CriterionVisitor<'_, '_, W> {
 fn bench_workload<W: Workload>(c: &mut Criterion) {
     let mut group = c.benchmark_group(W::NAME);
     group.throughput(Throughput::Elements(W::ELEMENTS));
-    for_each_runtime(&mut CriterionVisitor::<W> {
-        group: &mut group,
-        _workload: std::marker::PhantomData,
-    });
+    for_each_runtime(
+        &mut CriterionVisitor::<W> {
+            group: &mut group,
+            _workload: std::marker::PhantomData,
+        },
+        ExDriver::FuturesLite,
+    );
     group.finish();
 }
 
@@ -547,16 +261,9 @@ fn chained_spawn(c: &mut Criterion) {
     bench_workload::<ChainedSpawn>(c);
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = support::config();
     targets = spawn_many, spawn_many_remote, yield_many, ping_pong, chained_spawn
 }
 
@@ -642,7 +349,7 @@ fn cpu_workload<W: Workload>(batch_iters: u32, filter: &Option<String>) {
         _workload: std::marker::PhantomData,
     };
     for _ in 0..CPU_BATCHES {
-        for_each_runtime(&mut visitor);
+        for_each_runtime(&mut visitor, ExDriver::FuturesLite);
     }
     for (id, samples) in visitor.results {
         let n = samples.len() as f64;
@@ -707,7 +414,7 @@ fn cpu_pass() {
 }
 
 fn main() {
-    start_watchdog();
+    start_watchdog(Watch::Iterations);
     if std::env::var_os("FERRIO_BENCH_CPU").is_some_and(|v| v != "0") {
         cpu_pass();
         return;

@@ -44,47 +44,26 @@
 //! for `FERRIO_BENCH_HANG_SECS` seconds (default 120), so a timer that never fires is reported instead of
 //! stalling.
 
+mod support;
+
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use futures_channel::oneshot;
 use std::future::{poll_fn, Future};
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use support::{
+    for_each_runtime, progress, set_current, start_watchdog, BenchRuntime, ExDriver, Latch,
+    RuntimeVisitor, Spawner, Watch,
+};
 
 // ---------------------------------------------------------------------------------------------------------
-// Runtime abstraction
+// Running inside a task
 // ---------------------------------------------------------------------------------------------------------
-
-/// Spawns and creates timers from inside the runtime (a task, or the runtime's `block_on`).
-trait Spawner: Clone + Send + Sync + 'static {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
-    /// The runtime's sleep for `duration` (created now, not at first poll). Associated functions, not
-    /// methods, so the returned futures borrow no spawner.
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
-    /// The runtime's sleep until `deadline`.
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
-    /// Runs `future` with the runtime's cooperative budget lifted, where it has one that timers charge.
-    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send;
-    /// Timers registered and not yet fired, where the runtime can tell.
-    fn pending_timers(&self) -> Option<usize>;
-}
-
-/// One of the benchmarked runtimes, built and ready.
-trait BenchRuntime {
-    type Spawner: Spawner;
-    /// The criterion benchmark id.
-    fn id(&self) -> &'static str;
-    /// The spawner used inside tasks.
-    fn spawner(&self) -> Self::Spawner;
-    /// Runs `future` on the bench thread until it completes (driving the tasks on the current-thread
-    /// flavours; parking while the workers run them on the multi-thread ones).
-    fn block_on<F: Future>(&self, future: F) -> F::Output;
-}
 
 /// Runs `future` as a task of `rt` (spawned from inside `block_on`) and returns its output.
 fn run_in_task<R, T, F>(rt: &R, future: F) -> T
@@ -103,253 +82,9 @@ where
     })
 }
 
-#[derive(Clone, Copy)]
-struct FerrioSpawner;
-
-impl Spawner for FerrioSpawner {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        drop(ferrio::spawn(future)); // dropping a ferrio `Task` detaches it
-    }
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        ferrio::time::sleep(duration)
-    }
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        ferrio::time::sleep_until(deadline)
-    }
-    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
-        future // ferrio's `Sleep` charges no budget
-    }
-    fn pending_timers(&self) -> Option<usize> {
-        Some(ferrio::Handle::current().pending_timers())
-    }
-}
-
-struct FerrioRt {
-    rt: ferrio::Runtime,
-    id: &'static str,
-}
-
-impl FerrioRt {
-    fn multi_thread() -> FerrioRt {
-        let rt = ferrio::Runtime::builder()
-            .worker_threads(2)
-            .build()
-            .expect("build ferrio multi-thread runtime");
-        FerrioRt {
-            rt,
-            id: "ferrio_mt",
-        }
-    }
-
-    fn current_thread() -> FerrioRt {
-        let rt = ferrio::Runtime::builder()
-            .current_thread()
-            .build()
-            .expect("build ferrio current-thread runtime");
-        FerrioRt {
-            rt,
-            id: "ferrio_ct",
-        }
-    }
-}
-
-impl BenchRuntime for FerrioRt {
-    type Spawner = FerrioSpawner;
-    fn id(&self) -> &'static str {
-        self.id
-    }
-    fn spawner(&self) -> FerrioSpawner {
-        FerrioSpawner
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct TokioSpawner;
-
-impl Spawner for TokioSpawner {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        drop(tokio::spawn(future)); // dropping a `JoinHandle` detaches the task
-    }
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep(duration)
-    }
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
-    }
-    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
-        tokio::task::unconstrained(future)
-    }
-    fn pending_timers(&self) -> Option<usize> {
-        None
-    }
-}
-
-struct TokioRt {
-    rt: tokio::runtime::Runtime,
-    id: &'static str,
-}
-
-impl TokioRt {
-    fn multi_thread() -> TokioRt {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("build tokio multi-thread runtime");
-        TokioRt { rt, id: "tokio_mt" }
-    }
-
-    fn current_thread() -> TokioRt {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("build tokio current-thread runtime");
-        TokioRt { rt, id: "tokio_ct" }
-    }
-}
-
-impl BenchRuntime for TokioRt {
-    type Spawner = TokioSpawner;
-    fn id(&self) -> &'static str {
-        self.id
-    }
-    fn spawner(&self) -> TokioSpawner {
-        TokioSpawner
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
-    }
-}
-
-#[derive(Clone)]
-struct AsyncIoSpawner(Arc<async_executor::Executor<'static>>);
-
-impl Spawner for AsyncIoSpawner {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        self.0.spawn(future).detach();
-    }
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        let timer = async_io::Timer::after(duration);
-        async move {
-            timer.await;
-        }
-    }
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        let timer = async_io::Timer::at(deadline);
-        async move {
-            timer.await;
-        }
-    }
-    fn unconstrained<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
-        future
-    }
-    fn pending_timers(&self) -> Option<usize> {
-        None
-    }
-}
-
-/// `async_executor::Executor` run by `threads` std threads in `async_io::block_on` (see the module docs).
-struct AsyncIoRt {
-    ex: Arc<async_executor::Executor<'static>>,
-    /// Dropping these completes each thread's `ex.run(..)` future.
-    stop: Vec<oneshot::Sender<()>>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl AsyncIoRt {
-    fn new(threads: usize) -> AsyncIoRt {
-        let ex = Arc::new(async_executor::Executor::new());
-        let mut stop = Vec::with_capacity(threads);
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let (tx, rx) = oneshot::channel::<()>();
-            stop.push(tx);
-            let ex = ex.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("async-io-{i}"))
-                .spawn(move || {
-                    async_io::block_on(ex.run(async move {
-                        // `Err(Canceled)` when the sender is dropped: that is the stop signal.
-                        let _ = rx.await;
-                    }))
-                })
-                .expect("spawn async-executor thread");
-            handles.push(handle);
-        }
-        AsyncIoRt {
-            ex,
-            stop,
-            threads: handles,
-        }
-    }
-}
-
-impl Drop for AsyncIoRt {
-    fn drop(&mut self) {
-        self.stop.clear();
-        for handle in self.threads.drain(..) {
-            handle.join().expect("async-executor thread panicked");
-        }
-    }
-}
-
-impl BenchRuntime for AsyncIoRt {
-    type Spawner = AsyncIoSpawner;
-    fn id(&self) -> &'static str {
-        "async_io"
-    }
-    fn spawner(&self) -> AsyncIoSpawner {
-        AsyncIoSpawner(self.ex.clone())
-    }
-    fn block_on<F: Future>(&self, future: F) -> F::Output {
-        futures_lite::future::block_on(future)
-    }
-}
-
-/// Calls `visit` with each runtime in turn; each is built just before its call and dropped right after.
-trait RuntimeVisitor {
-    fn visit<R: BenchRuntime>(&mut self, rt: R);
-}
-
-fn for_each_runtime(v: &mut impl RuntimeVisitor) {
-    v.visit(FerrioRt::multi_thread());
-    v.visit(FerrioRt::current_thread());
-    v.visit(TokioRt::multi_thread());
-    v.visit(TokioRt::current_thread());
-    v.visit(AsyncIoRt::new(2));
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Workloads
 // ---------------------------------------------------------------------------------------------------------
-
-/// Counts completions; the last one sends on a oneshot.
-struct Latch {
-    remaining: AtomicUsize,
-    done: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl Latch {
-    fn new(n: usize) -> (Arc<Latch>, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let latch = Latch {
-            remaining: AtomicUsize::new(n),
-            done: Mutex::new(Some(tx)),
-        };
-        (Arc::new(latch), rx)
-    }
-
-    fn count_down(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(tx) = self.done.lock().unwrap().take() {
-                let _ = tx.send(());
-            }
-        }
-    }
-}
 
 const MANY_TIMERS: usize = 100_000;
 /// Deadlines are spread uniformly over this span after the start of the iteration.
@@ -469,55 +204,11 @@ fn check_churn_registers<R: BenchRuntime>(rt: &R) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Hang watchdog and summary
+// Summary
 // ---------------------------------------------------------------------------------------------------------
 
-/// Bumped after every completed iteration.
-static PROGRESS: AtomicU64 = AtomicU64::new(0);
-/// `group/runtime` being measured ("" between benchmarks).
-static CURRENT: Mutex<String> = Mutex::new(String::new());
 /// Markdown lines printed again after criterion's output.
 static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-fn set_current(label: String) {
-    *CURRENT.lock().unwrap() = label;
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
-}
-
-fn progress() {
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
-}
-
-fn start_watchdog() {
-    let limit = std::env::var("FERRIO_BENCH_HANG_SECS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(120);
-    std::thread::Builder::new()
-        .name("bench-watchdog".to_owned())
-        .spawn(move || {
-            let mut last = PROGRESS.load(Ordering::Relaxed);
-            let mut since = Instant::now();
-            loop {
-                std::thread::sleep(Duration::from_secs(1));
-                let now = PROGRESS.load(Ordering::Relaxed);
-                if now != last {
-                    last = now;
-                    since = Instant::now();
-                    continue;
-                }
-                let label = CURRENT.lock().unwrap().clone();
-                if !label.is_empty() && since.elapsed() >= Duration::from_secs(limit) {
-                    eprintln!(
-                        "\nHANG: benchmark {label} completed no iteration for {limit} s; aborting \
-                         (FERRIO_BENCH_HANG_SECS changes the limit)"
-                    );
-                    std::process::exit(3);
-                }
-            }
-        })
-        .expect("spawn watchdog thread");
-}
 
 fn fmt_us(ns: i64) -> String {
     format!("{:.1}", ns as f64 / 1000.0)
@@ -591,7 +282,7 @@ fn bench_timers_many(c: &mut Criterion) {
         offsets: many_offsets(),
         overshoot: Vec::new(),
     };
-    for_each_runtime(&mut visitor);
+    for_each_runtime(&mut visitor, ExDriver::AsyncIo);
     let rows = std::mem::take(&mut visitor.overshoot);
     group.finish();
     let mut summary = SUMMARY.lock().unwrap();
@@ -630,20 +321,13 @@ impl RuntimeVisitor for ChurnVisitor<'_, '_> {
 fn bench_timer_churn(c: &mut Criterion) {
     let mut group = c.benchmark_group("timer_churn");
     group.throughput(Throughput::Elements(CHURN_PAIRS as u64));
-    for_each_runtime(&mut ChurnVisitor { group: &mut group });
+    for_each_runtime(&mut ChurnVisitor { group: &mut group }, ExDriver::AsyncIo);
     group.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
 }
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = support::config();
     targets = bench_timers_many, bench_timer_churn
 }
 
@@ -709,7 +393,7 @@ fn print_summary() {
 }
 
 fn main() {
-    start_watchdog();
+    start_watchdog(Watch::Iterations);
     benches();
     Criterion::default().configure_from_args().final_summary();
     print_summary();

@@ -37,6 +37,8 @@
 //! Run: `cargo bench --bench timer_latency`. A watchdog aborts the process when no batch completes for
 //! `FERRIO_BENCH_HANG_SECS` seconds (default 120), naming the runtime that hung.
 
+mod support;
+
 use hdrhistogram::Histogram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -44,9 +46,8 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::future::Future;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::{set_current, start_watchdog, FerrioRt, TokioRt, Watch};
 
 // ---------------------------------------------------------------------------------------------------------
 // Runtime abstraction
@@ -134,35 +135,6 @@ impl LatencyRuntime for Floor {
     }
 }
 
-struct FerrioRt {
-    rt: ferrio::Runtime,
-    id: &'static str,
-}
-
-impl FerrioRt {
-    fn multi_thread() -> FerrioRt {
-        let rt = ferrio::Runtime::builder()
-            .worker_threads(2)
-            .build()
-            .expect("build ferrio multi-thread runtime");
-        FerrioRt {
-            rt,
-            id: "ferrio_mt",
-        }
-    }
-
-    fn current_thread() -> FerrioRt {
-        let rt = ferrio::Runtime::builder()
-            .current_thread()
-            .build()
-            .expect("build ferrio current-thread runtime");
-        FerrioRt {
-            rt,
-            id: "ferrio_ct",
-        }
-    }
-}
-
 impl LatencyRuntime for FerrioRt {
     fn id(&self) -> &'static str {
         self.id
@@ -173,30 +145,6 @@ impl LatencyRuntime for FerrioRt {
                 .await
                 .expect("ferrio sleep task failed")
         })
-    }
-}
-
-struct TokioRt {
-    rt: tokio::runtime::Runtime,
-    id: &'static str,
-}
-
-impl TokioRt {
-    fn multi_thread() -> TokioRt {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("build tokio multi-thread runtime");
-        TokioRt { rt, id: "tokio_mt" }
-    }
-
-    fn current_thread() -> TokioRt {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("build tokio current-thread runtime");
-        TokioRt { rt, id: "tokio_ct" }
     }
 }
 
@@ -229,48 +177,6 @@ impl LatencyRuntime for AsyncIo {
         };
         async_io::block_on(sleep_batch(sleep, d, n))
     }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Hang watchdog
-// ---------------------------------------------------------------------------------------------------------
-
-/// Bumped after every completed batch.
-static PROGRESS: AtomicU64 = AtomicU64::new(0);
-/// `runtime/duration` being measured.
-static CURRENT: Mutex<String> = Mutex::new(String::new());
-
-fn set_current(label: String) {
-    *CURRENT.lock().unwrap() = label;
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
-}
-
-fn start_watchdog() {
-    let limit = env_u64("FERRIO_BENCH_HANG_SECS").unwrap_or(120);
-    std::thread::Builder::new()
-        .name("bench-watchdog".to_owned())
-        .spawn(move || {
-            let mut last = PROGRESS.load(Ordering::Relaxed);
-            let mut since = Instant::now();
-            loop {
-                std::thread::sleep(Duration::from_secs(1));
-                let now = PROGRESS.load(Ordering::Relaxed);
-                if now != last {
-                    last = now;
-                    since = Instant::now();
-                    continue;
-                }
-                if since.elapsed() >= Duration::from_secs(limit) {
-                    let label = CURRENT.lock().unwrap().clone();
-                    eprintln!(
-                        "\nHANG: batch {label} did not complete in {limit} s; aborting \
-                         (FERRIO_BENCH_HANG_SECS changes the limit)"
-                    );
-                    std::process::exit(3);
-                }
-            }
-        })
-        .expect("spawn watchdog thread");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -347,7 +253,7 @@ fn machine_info() {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    start_watchdog();
+    start_watchdog(Watch::Batches);
     machine_info();
     let samples = env_u64("FERRIO_TIMER_SAMPLES").unwrap_or(2000) as usize;
     let rounds = env_u64("FERRIO_TIMER_ROUNDS").unwrap_or(4) as usize;

@@ -734,3 +734,36 @@ fn sleep_awaited_away_from_its_runtime_fires() {
         assert_eq!(other.handle().pending_timers(), 0);
     });
 }
+
+/// Regression: a change that let a worker skip firing timers while another thread held the driver's arm
+/// lock lost timer wake-ups under load (the timers_many bench hung). Dense deadlines (0..5 ms from each
+/// task's first poll), tasks spawned from inside a task, several rounds: every sleep completes.
+#[test]
+fn dense_timer_bursts_from_many_tasks_all_complete() {
+    const TASKS: usize = 20_000;
+    const ROUNDS: usize = 6;
+    within(Duration::from_secs(60), || {
+        let rt = Flavor::MultiThread.build();
+        for round in 0..ROUNDS {
+            let done = rt.block_on(async move {
+                let spawner = ferrio::spawn(async move {
+                    let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ round as u64);
+                    (0..TASKS)
+                        .map(|_| {
+                            let offset = Duration::from_micros(rng.below(5_000));
+                            ferrio::spawn(async move { sleep(offset).await })
+                        })
+                        .collect::<Vec<_>>()
+                });
+                let mut done = 0;
+                for task in spawner.await.unwrap() {
+                    task.await.unwrap();
+                    done += 1;
+                }
+                done
+            });
+            assert_eq!(done, TASKS, "round {round}");
+        }
+        assert_eq!(rt.handle().pending_timers(), 0);
+    });
+}

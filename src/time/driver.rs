@@ -269,15 +269,7 @@ impl TimeDriver {
     pub(crate) fn process(&self) -> usize {
         let mut fired = Vec::new();
         {
-            // Another thread firing timers fires everything due and re-arms: no need to wait for it (a busy
-            // worker would sleep on the lock instead of running its tasks).
-            let _arming = match self.arm_lock.try_lock() {
-                Ok(guard) => guard,
-                Err(std::sync::TryLockError::WouldBlock) => return 0,
-                Err(std::sync::TryLockError::Poisoned(e)) => {
-                    panic!("ferrio: timer arm lock poisoned: {e}")
-                }
-            };
+            let _arming = self.arm_lock.lock().unwrap();
             // From here on a registration compares against MAX (or our final value) and arms for itself.
             self.armed.store(u64::MAX, SeqCst);
             self.drain_timerfd();
