@@ -6,38 +6,11 @@ use super::*;
 use loom::sync::atomic::AtomicUsize;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::SeqCst;
 use std::task::{Context, Poll, Waker};
 
-/// A scheduler whose run queue is a shared deque.
-#[derive(Clone)]
-struct QueueScheduler(Arc<Mutex<VecDeque<Notified>>>);
-
-impl Schedule for QueueScheduler {
-    fn schedule(&self, task: Notified) {
-        self.0.lock().unwrap().push_back(task);
-    }
-    fn yield_task(&self, task: Notified) {
-        self.schedule(task);
-    }
-    fn release(&self, _: RawTask) -> bool {
-        false
-    }
-}
-
-impl QueueScheduler {
-    fn run_all(&self) {
-        loop {
-            let next = self.0.lock().unwrap().pop_front();
-            match next {
-                Some(task) => task.run(),
-                None => return,
-            }
-        }
-    }
-}
+use super::testing::QueueScheduler;
 
 /// Pending on the first poll (publishing its waker), ready on the next. Counts its drops.
 struct TwoStep {
@@ -92,7 +65,7 @@ fn poll_join(task: &mut Task<u32>) -> Poll<Result<u32, TaskError>> {
 #[test]
 fn wake_races_with_poll() {
     loom::model(|| {
-        let sched = QueueScheduler(Arc::new(Mutex::new(VecDeque::new())));
+        let sched = QueueScheduler::new();
         let (task, waker_slot, drops) = spawn_two_step(&sched);
         let s2 = sched.clone();
         let runner = thread::spawn(move || s2.run_all());
@@ -115,7 +88,7 @@ fn wake_races_with_poll() {
 #[test]
 fn cancel_races_with_poll_and_handle_drop() {
     loom::model(|| {
-        let sched = QueueScheduler(Arc::new(Mutex::new(VecDeque::new())));
+        let sched = QueueScheduler::new();
         let (task, waker_slot, drops) = spawn_two_step(&sched);
         let task = Arc::new(Mutex::new(Some(task)));
         let s2 = sched.clone();
@@ -145,7 +118,7 @@ fn cancel_races_with_poll_and_handle_drop() {
 #[test]
 fn join_waker_races_with_completion() {
     loom::model(|| {
-        let sched = QueueScheduler(Arc::new(Mutex::new(VecDeque::new())));
+        let sched = QueueScheduler::new();
         let (mut task, waker_slot, drops) = spawn_two_step(&sched);
         sched.run_all(); // first poll: pending, waker published
         let waker = waker_slot.lock().unwrap().take().unwrap();

@@ -107,6 +107,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+    use std::collections::VecDeque;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -119,6 +120,45 @@ pub(crate) mod testing {
         }
         fn yield_task(&self, task: Notified) {
             drop(task);
+        }
+        fn release(&self, _: RawTask) -> bool {
+            false
+        }
+    }
+
+    /// A scheduler whose run queue is a shared deque (std or loom types, through `crate::loom`), for the task
+    /// tests and the loom models. Tasks are not on any owned list.
+    #[derive(Clone)]
+    pub(crate) struct QueueScheduler(crate::loom::Arc<crate::loom::Mutex<VecDeque<Notified>>>);
+
+    impl QueueScheduler {
+        pub(crate) fn new() -> QueueScheduler {
+            QueueScheduler(crate::loom::Arc::new(crate::loom::Mutex::new(
+                VecDeque::new(),
+            )))
+        }
+
+        /// Runs queued tasks (and whatever they queue) until the queue is empty; returns how many ran.
+        /// Each task is popped before it runs, so a task that wakes itself does not meet a held lock.
+        pub(crate) fn run_all(&self) -> usize {
+            let mut n = 0;
+            loop {
+                let next = self.0.lock().unwrap().pop_front();
+                match next {
+                    Some(task) => task.run(),
+                    None => return n,
+                }
+                n += 1;
+            }
+        }
+    }
+
+    impl Schedule for QueueScheduler {
+        fn schedule(&self, task: Notified) {
+            self.0.lock().unwrap().push_back(task);
+        }
+        fn yield_task(&self, task: Notified) {
+            self.schedule(task);
         }
         fn release(&self, _: RawTask) -> bool {
             false

@@ -4,38 +4,13 @@
 
 use super::*;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-#[derive(Clone, Default)]
-struct Queue(Arc<Mutex<VecDeque<Notified>>>);
-
-impl Schedule for Queue {
-    fn schedule(&self, task: Notified) {
-        self.0.lock().unwrap().push_back(task);
-    }
-    fn yield_task(&self, task: Notified) {
-        self.schedule(task);
-    }
-    fn release(&self, _: RawTask) -> bool {
-        false
-    }
-}
-
-impl Queue {
-    fn run_all(&self) -> usize {
-        let mut n = 0;
-        while let Some(task) = self.0.lock().unwrap().pop_front() {
-            task.run();
-            n += 1;
-        }
-        n
-    }
-}
+type Queue = super::testing::QueueScheduler;
 
 /// Counts how many times it was dropped.
 struct Guard(Arc<AtomicUsize>);
@@ -104,7 +79,7 @@ fn poll_shielded<T>(task: &mut Task<T>, waker: &Waker) -> Poll<Result<T, TaskErr
 
 #[test]
 fn completes_and_delivers_output_to_a_waiting_joiner() {
-    let q = Queue::default();
+    let q = Queue::new();
     let (mut task, state, drops) = gate(&q, 5);
     assert_eq!(q.run_all(), 1);
     let woken = Arc::new(AtomicUsize::new(0));
@@ -123,7 +98,7 @@ fn completes_and_delivers_output_to_a_waiting_joiner() {
 
 #[test]
 fn cancel_idle_task_drops_future_on_next_turn() {
-    let q = Queue::default();
+    let q = Queue::new();
     let (mut task, _state, drops) = gate(&q, 1);
     q.run_all();
     assert!(task.cancel());
@@ -141,7 +116,7 @@ fn cancel_idle_task_drops_future_on_next_turn() {
 
 #[test]
 fn cancel_queued_task_never_polls_it() {
-    let q = Queue::default();
+    let q = Queue::new();
     let polled = Rc::new(RefCell::new(false));
     let p = polled.clone();
     let mut task = spawn(&q, async move {
@@ -158,7 +133,7 @@ fn cancel_queued_task_never_polls_it() {
 #[test]
 fn output_after_cancel_request_is_cancelled() {
     // The task cancels itself during its last poll: it returns a value, yet ends cancelled (asyncio).
-    let q = Queue::default();
+    let q = Queue::new();
     let slot: Rc<RefCell<Option<Task<u32>>>> = Rc::new(RefCell::new(None));
     let s = slot.clone();
     let task = spawn(&q, async move {
@@ -176,7 +151,7 @@ fn output_after_cancel_request_is_cancelled() {
 
 #[test]
 fn panics_are_caught_and_delivered() {
-    let q = Queue::default();
+    let q = Queue::new();
     let mut task = spawn(&q, async { panic!("boom") });
     q.run_all();
     let Poll::Ready(Err(e)) = poll_shielded(&mut task, Waker::noop()) else {
@@ -188,7 +163,7 @@ fn panics_are_caught_and_delivered() {
 
 #[test]
 fn detached_task_runs_and_frees_its_output() {
-    let q = Queue::default();
+    let q = Queue::new();
     let (task, state, drops) = gate(&q, 3);
     drop(task);
     q.run_all();
@@ -199,7 +174,7 @@ fn detached_task_runs_and_frees_its_output() {
 
 #[test]
 fn handle_dropped_after_completion_drops_output() {
-    let q = Queue::default();
+    let q = Queue::new();
     let out_drops = Arc::new(AtomicUsize::new(0));
     let d = out_drops.clone();
     let task = spawn(&q, async move { Guard(d) });
@@ -211,7 +186,7 @@ fn handle_dropped_after_completion_drops_output() {
 
 #[test]
 fn join_waker_replaced_and_wakers_outlive_task() {
-    let q = Queue::default();
+    let q = Queue::new();
     let (mut task, state, _drops) = gate(&q, 2);
     q.run_all();
     let a = Arc::new(AtomicUsize::new(0));
@@ -233,7 +208,7 @@ fn join_waker_replaced_and_wakers_outlive_task() {
 
 #[test]
 fn join_future_drop_propagates_cancel() {
-    let q = Queue::default();
+    let q = Queue::new();
     let (mut task, _state, drops) = gate(&q, 4);
     q.run_all();
     {
