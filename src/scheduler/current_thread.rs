@@ -157,7 +157,24 @@ impl Shared {
     }
 
     fn schedule_entry(self: &Arc<Self>, entry: Entry) {
-        let entry = LOOP.with(|l| {
+        if let Some(entry) = self.try_push_local(entry) {
+            self.push_remote(entry);
+        }
+    }
+
+    /// `schedule_entry` called through a task's hook, where `self` is a copy living inside the task: take
+    /// our own reference before publishing, since the loop thread may run and free the task at once (see
+    /// `Schedule`).
+    fn schedule_from_hook(self: &Arc<Self>, entry: Entry) {
+        if let Some(entry) = self.try_push_local(entry) {
+            Arc::clone(self).push_remote(entry);
+        }
+    }
+
+    /// Appends to the run queue if this thread is inside this runtime's `block_on`; hands the entry back
+    /// otherwise.
+    fn try_push_local(self: &Arc<Self>, entry: Entry) -> Option<Entry> {
+        LOOP.with(|l| {
             let ptr = l.get();
             if ptr.is_null() {
                 return Some(entry);
@@ -177,15 +194,13 @@ impl Shared {
                 },
                 Err(_) => Some(entry),
             }
-        });
-        if let Some(entry) = entry {
-            // Our own reference first: `self` may live inside the task being published, which the loop
-            // thread can run and free as soon as it is pushed (see `Schedule`).
-            let this = Arc::clone(self);
-            this.remote.push(entry);
-            this.unpark();
-            this.drain_if_closed();
-        }
+        })
+    }
+
+    fn push_remote(&self, entry: Entry) {
+        self.remote.push(entry);
+        self.unpark();
+        self.drain_if_closed();
     }
 
     /// A push that lands after shutdown drained the remote queue would never be released (and its task
@@ -417,10 +432,10 @@ impl Schedule for Arc<Shared> {
     const COOPERATIVE_BUDGET: bool = false;
 
     fn schedule(&self, task: Notified) {
-        self.schedule_entry(Entry::Task(task));
+        self.schedule_from_hook(Entry::Task(task));
     }
     fn yield_task(&self, task: Notified) {
-        self.schedule_entry(Entry::Task(task));
+        self.schedule_from_hook(Entry::Task(task));
     }
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
@@ -431,10 +446,10 @@ impl Schedule for LocalScheduler {
     const COOPERATIVE_BUDGET: bool = false;
 
     fn schedule(&self, task: Notified) {
-        self.0.schedule_entry(Entry::Task(task));
+        self.0.schedule_from_hook(Entry::Task(task));
     }
     fn yield_task(&self, task: Notified) {
-        self.0.schedule_entry(Entry::Task(task));
+        self.0.schedule_from_hook(Entry::Task(task));
     }
     fn release(&self, task: RawTask) -> bool {
         self.0.local_live.fetch_sub(1, SeqCst);

@@ -146,10 +146,16 @@ impl Shared {
 
     fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
         if let Err(task) = worker::try_schedule_local(self, task, is_yield) {
-            // Our own reference first: `self` may live inside the task being published, which a worker can
-            // run and free at once, and the runtime may be dropped meanwhile (see `Schedule`).
-            let this = Arc::clone(self);
-            this.push_remote(task);
+            self.push_remote(task);
+        }
+    }
+
+    /// `schedule_task` called through a task's hook, where `self` is a copy living inside the task: take
+    /// our own reference before publishing, since a worker may run and free the task at once and the
+    /// runtime may be dropped meanwhile (see `Schedule`).
+    fn schedule_from_hook(self: &Arc<Self>, task: Notified, is_yield: bool) {
+        if let Err(task) = worker::try_schedule_local(self, task, is_yield) {
+            Arc::clone(self).push_remote(task);
         }
     }
 
@@ -189,13 +195,11 @@ impl Shared {
         }
     }
 
-    /// Called by the last searcher before it sleeps: if any queue still holds work, wake someone for it.
+    /// Called by the last searcher before it sleeps: if the global queue or a ring still holds work, wake
+    /// someone for it. (LIFO slots are the worker's own next task; the caller checks them for stuck
+    /// owners, `worker::Core::victim_is_stuck`.)
     fn notify_if_work_pending(&self) {
-        let pending = !self.inject.is_empty()
-            || self
-                .remotes
-                .iter()
-                .any(|r| r.stealer.has_tasks() || !r.lifo.load(Acquire).is_null());
+        let pending = !self.inject.is_empty() || self.remotes.iter().any(|r| r.stealer.has_tasks());
         if pending {
             self.notify_parked();
         }
@@ -251,10 +255,7 @@ impl Shared {
             drop(task);
         }
         for remote in self.remotes.iter() {
-            let lifo = remote.lifo.swap(ptr::null_mut(), AcqRel);
-            if let Some(ptr) = ptr::NonNull::new(lifo) {
-                drop(Notified::from_raw(RawTask::from_header(ptr)));
-            }
+            drop(remote.lifo_take());
         }
     }
 
@@ -266,11 +267,11 @@ impl Shared {
 
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified) {
-        self.schedule_task(task, false);
+        self.schedule_from_hook(task, false);
     }
 
     fn yield_task(&self, task: Notified) {
-        self.schedule_task(task, true);
+        self.schedule_from_hook(task, true);
     }
 
     fn release(&self, task: RawTask) -> bool {

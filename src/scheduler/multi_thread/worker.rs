@@ -43,8 +43,6 @@ struct Core {
     tick: u32,
     polls: u64,
     is_searching: bool,
-    /// A task is being polled (its wake-ups may use the LIFO slot).
-    in_poll: bool,
     /// A task queued work in this worker's ring during its poll: check for sleepers when the poll returns.
     notify_after_poll: bool,
     rng: u32,
@@ -107,7 +105,6 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         tick: 0,
         polls: 0,
         is_searching: false,
-        in_poll: false,
         notify_after_poll: false,
         rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         seen_polls: vec![u64::MAX; shared.num_workers()].into_boxed_slice(),
@@ -167,8 +164,8 @@ impl WorkerContext {
     fn schedule_local(&self, core: &mut Core, task: Notified, is_yield: bool) {
         let remote = &self.shared.remotes[self.index];
         let overflow = |batch| self.shared.push_overflow(batch);
-        // The LIFO slot is for a task woken by the task being polled (it runs next). Wake-ups made outside a
-        // poll (timers fired, reactor events) join the back of the ring like any other work.
+        // A task woken during its own poll goes behind the others; any other wake takes the LIFO slot (it
+        // runs next), pushing the task it displaces to the ring.
         if is_yield {
             core.queue.push_back(task, &overflow);
         } else if let Some(displaced) = remote.lifo_put(task) {
@@ -196,15 +193,7 @@ impl WorkerContext {
         loop {
             core.polls += 1;
             remote.polls.store(core.polls, Relaxed);
-            core.in_poll = true;
-            *self.core.borrow_mut() = Some(core);
-            task.run();
-            core = self
-                .core
-                .borrow_mut()
-                .take()
-                .expect("ferrio: worker core missing after a poll");
-            core.in_poll = false;
+            core = self.with_core_in_context(core, || task.run()).0;
             if std::mem::take(&mut core.notify_after_poll)
                 && !core.is_searching
                 && !core.queue.is_empty()
@@ -344,14 +333,23 @@ impl WorkerContext {
         }
     }
 
-    /// Fires due timers with the core in place, so woken tasks go to this worker's ring.
-    fn fire_timers(&self, core: Box<Core>) -> Box<Core> {
+    /// Runs `f` with the core in this thread's context, so that whatever `f` wakes or spawns reaches the
+    /// ring directly (`try_schedule_local`), then takes the core back.
+    fn with_core_in_context<R>(&self, core: Box<Core>, f: impl FnOnce() -> R) -> (Box<Core>, R) {
         *self.core.borrow_mut() = Some(core);
-        self.shared.time.process();
-        self.core
+        let result = f();
+        let core = self
+            .core
             .borrow_mut()
             .take()
-            .expect("ferrio: worker core missing after firing timers")
+            .expect("ferrio: worker core missing from its context");
+        (core, result)
+    }
+
+    /// Fires due timers with the core in place, so woken tasks go to this worker's ring.
+    fn fire_timers(&self, core: Box<Core>) -> Box<Core> {
+        self.with_core_in_context(core, || self.shared.time.process())
+            .0
     }
 
     /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
@@ -359,14 +357,8 @@ impl WorkerContext {
         let Ok(mut reactor) = self.shared.reactor.try_lock() else {
             return core;
         };
-        *self.core.borrow_mut() = Some(core);
-        let result = reactor.turn(Some(Duration::ZERO));
+        let (core, result) = self.with_core_in_context(core, || reactor.turn(Some(Duration::ZERO)));
         drop(reactor);
-        let core = self
-            .core
-            .borrow_mut()
-            .take()
-            .expect("ferrio: worker core missing after a reactor turn");
         if let Err(e) = result {
             panic!("ferrio: epoll_wait failed: {e}");
         }
