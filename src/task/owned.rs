@@ -68,17 +68,16 @@ impl OwnedTasks {
             return Err(task);
         }
         let ptr = task.header_ptr();
-        // SAFETY: shard lock held (raw.rs invariant 4); the task is new, so its links are unused.
-        task.header().owned.with_mut(|links| unsafe {
-            (*links).prev = None;
-            (*links).next = shard.head;
-            (*links).linked = true;
+        let old_head = shard.head;
+        // The new task is alive (the caller holds its references) and about to be linked; the old head is
+        // linked. Both under the shard lock, as `links_mut` requires.
+        links_mut(ptr, |links| {
+            links.prev = None;
+            links.next = old_head;
+            links.linked = true;
         });
-        if let Some(head) = shard.head {
-            // SAFETY: `head` is linked, hence alive (list reference), and we hold its shard's lock.
-            unsafe { head.as_ref() }
-                .owned
-                .with_mut(|links| unsafe { (*links).prev = Some(ptr) });
+        if let Some(head) = old_head {
+            links_mut(head, |links| links.prev = Some(ptr));
         }
         shard.head = Some(ptr);
         shard.len += 1;
@@ -161,9 +160,11 @@ fn unlink(
     shard.len -= 1;
 }
 
-/// Edits a linked task's links. The caller holds the task's shard lock and the task is linked.
+/// Edits a task's links. The caller holds the task's shard lock, and the task is linked (or being linked
+/// by the caller, who holds a reference to it).
 fn links_mut(task: NonNull<Header>, f: impl FnOnce(&mut OwnedLinks)) {
-    // SAFETY: the task is linked, so the list's reference keeps the header alive (raw.rs invariant 1), and
+    // SAFETY: the task is linked (the list's reference) or being linked by a caller holding a reference, so
+    // the header is alive (raw.rs invariant 1), and
     // the caller holds the shard lock, which makes this the only access to the links (invariant 4).
     let header = unsafe { task.as_ref() };
     // SAFETY: as above: exclusive access under the shard lock.

@@ -116,7 +116,8 @@ pub(crate) struct TimeDriver {
     /// The tick the timerfd is armed for; `u64::MAX` when disarmed.
     armed: AtomicU64,
     /// Serialises arming (and `process`), so the timerfd always holds the lowest value written to `armed`.
-    arm_lock: Mutex<()>,
+    /// Holds the tick the timerfd was last set to, so it is re-armed only when that changes.
+    arm_lock: Mutex<u64>,
     shutdown: AtomicBool,
 }
 
@@ -148,7 +149,7 @@ impl TimeDriver {
             registration: std::sync::Mutex::new(Some(registration)),
             registry: registry.clone(),
             armed: AtomicU64::new(u64::MAX),
-            arm_lock: Mutex::new(()),
+            arm_lock: Mutex::new(u64::MAX),
             shutdown: AtomicBool::new(false),
         })
     }
@@ -246,9 +247,19 @@ impl TimeDriver {
         if tick >= self.armed.load(SeqCst) {
             return;
         }
-        let _arming = self.arm_lock.lock().unwrap();
-        if tick < self.armed.load(SeqCst) {
-            self.armed.store(tick, SeqCst);
+        let mut timerfd_tick = self.arm_lock.lock().unwrap();
+        self.arm_locked(&mut timerfd_tick, tick);
+    }
+
+    /// With the arm lock held: lowers `armed` to `tick` if earlier, and sets the timerfd unless it already
+    /// holds that tick.
+    fn arm_locked(&self, timerfd_tick: &mut u64, tick: u64) {
+        if tick >= self.armed.load(SeqCst) {
+            return;
+        }
+        self.armed.store(tick, SeqCst);
+        if *timerfd_tick != tick {
+            *timerfd_tick = tick;
             self.set_timerfd(tick);
         }
     }
@@ -269,7 +280,7 @@ impl TimeDriver {
     pub(crate) fn process(&self) -> usize {
         let mut fired = Vec::new();
         {
-            let _arming = self.arm_lock.lock().unwrap();
+            let mut timerfd_tick = self.arm_lock.lock().unwrap();
             // From here on a registration compares against MAX (or our final value) and arms for itself.
             self.armed.store(u64::MAX, SeqCst);
             self.drain_timerfd();
@@ -282,10 +293,8 @@ impl TimeDriver {
                     next = next.min(t);
                 }
             }
-            if next < self.armed.load(SeqCst) {
-                self.armed.store(next, SeqCst);
-                self.set_timerfd(next);
-            }
+            // `next` is after `now`, so a timerfd still holding it has not fired yet: no need to set it again.
+            self.arm_locked(&mut timerfd_tick, next);
         }
         let n = fired.len();
         for waker in fired {
