@@ -23,7 +23,9 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub(crate) mod coop;
+pub mod io;
 pub(crate) mod loom;
+pub mod net;
 pub(crate) mod reactor;
 mod runtime;
 pub(crate) mod scheduler;

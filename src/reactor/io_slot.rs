@@ -44,6 +44,18 @@ pub(crate) struct ReadyEvent {
     bits: usize,
 }
 
+impl ReadyEvent {
+    /// The source was deregistered or its runtime shut down: no further event will come.
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.bits & SHUTDOWN != 0
+    }
+
+    /// The peer closed its side (read direction) or the socket can no longer be written (write direction).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.bits & (READ_CLOSED | WRITE_CLOSED) != 0
+    }
+}
+
 pub(crate) struct IoSlot {
     readiness: AtomicUsize,
     waiters: Mutex<Waiters>,
@@ -112,20 +124,23 @@ impl IoSlot {
         to_wake.into_iter().for_each(Waker::wake);
     }
 
+    /// The readiness of `direction` right now, without registering interest.
+    pub(crate) fn ready_now(&self, direction: Direction) -> Option<ReadyEvent> {
+        let cur = self.readiness.load(Acquire);
+        let bits = cur & direction.mask();
+        (bits != 0).then_some(ReadyEvent {
+            tick: cur & !READY_MASK,
+            bits,
+        })
+    }
+
     /// Ready when the direction has readiness; otherwise stores the waker and returns `Pending`.
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<ReadyEvent> {
-        let ready = |cur: usize| {
-            let bits = cur & direction.mask();
-            (bits != 0).then_some(ReadyEvent {
-                tick: cur & !READY_MASK,
-                bits,
-            })
-        };
-        if let Some(ev) = ready(self.readiness.load(Acquire)) {
+        if let Some(ev) = self.ready_now(direction) {
             return Poll::Ready(ev);
         }
         let mut waiters = self.waiters.lock().unwrap();
@@ -138,7 +153,7 @@ impl IoSlot {
             _ => *slot = Some(cx.waker().clone()),
         }
         // Re-check under the lock: an event that arrived before the waker was stored must not be missed.
-        match ready(self.readiness.load(Acquire)) {
+        match self.ready_now(direction) {
             Some(ev) => Poll::Ready(ev),
             None => Poll::Pending,
         }
@@ -146,8 +161,9 @@ impl IoSlot {
 
     /// Clears the readiness an operation saw before it hit `WouldBlock`, unless a newer event arrived.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
-        // Closed, error and shutdown states are sticky: only plain readable/writable bits are cleared.
-        let clear = event.bits & (READABLE | WRITABLE);
+        // Closed and shutdown states are sticky: readable/writable and a reported error are cleared (the
+        // operation that hit `WouldBlock` has consumed the error, if there was one).
+        let clear = event.bits & (READABLE | WRITABLE | ERROR);
         let mut cur = self.readiness.load(Acquire);
         while cur & !READY_MASK == event.tick {
             match self

@@ -14,13 +14,8 @@
 //! `ReactorRegistry::register` and wait with `IoSlot::poll_ready`; the timer driver registers its timerfd the
 //! same way and fires timers when that slot becomes readable.
 
-// The registration API below is what sockets, `AsyncFd` and the timerfd plug into (the networking and time
-// layers); until those land it is exercised by this module's tests only.
-#![allow(dead_code)]
-
 mod io_slot;
 
-#[allow(unused_imports)] // used by the I/O layer
 pub(crate) use io_slot::{Direction, IoSlot, ReadyEvent};
 
 // The reactor wraps real epoll and is not model-checked: plain std types.
@@ -57,6 +52,8 @@ pub(crate) struct ReactorRegistry {
 struct SlotTable {
     entries: Vec<(u32, Option<Arc<IoSlot>>)>,
     free: Vec<usize>,
+    /// Set when the runtime shut down: every slot was marked shut down and registering fails.
+    closed: bool,
 }
 
 /// A registered source: its readiness slot and token. Deregister with `ReactorRegistry::deregister`.
@@ -89,6 +86,7 @@ impl Reactor {
                 slots: Mutex::new(SlotTable {
                     entries: Vec::new(),
                     free: Vec::new(),
+                    closed: false,
                 }),
             }),
         })
@@ -140,7 +138,15 @@ impl ReactorRegistry {
         interest: Interest,
     ) -> io::Result<Registration> {
         let slot = Arc::new(IoSlot::new());
-        let token = self.slots.lock().unwrap().insert(slot.clone());
+        let token = {
+            let mut slots = self.slots.lock().unwrap();
+            if slots.closed {
+                return Err(io::Error::other(
+                    "ferrio: cannot register an I/O source: its runtime has shut down",
+                ));
+            }
+            slots.insert(slot.clone())
+        };
         if let Err(e) = self.registry.register(source, token, interest) {
             self.slots.lock().unwrap().remove(token);
             return Err(e);
@@ -157,6 +163,30 @@ impl ReactorRegistry {
         self.slots.lock().unwrap().remove(registration.token);
         registration.slot.shutdown();
         self.registry.deregister(source)
+    }
+
+    /// Runtime shutdown: marks every registered source shut down (a task still waiting on one, e.g. inside
+    /// another runtime's `block_on`, gets an error instead of waiting forever) and refuses new registrations.
+    pub(crate) fn shutdown(&self) {
+        let slots: Vec<Arc<IoSlot>> = {
+            let mut table = self.slots.lock().unwrap();
+            table.closed = true;
+            table
+                .entries
+                .iter()
+                .filter_map(|(_, s)| s.clone())
+                .collect()
+        };
+        for slot in slots {
+            slot.shutdown();
+        }
+    }
+
+    /// Sources currently registered (the timerfd included).
+    #[cfg(all(test, not(ferrio_loom)))]
+    pub(crate) fn registered(&self) -> usize {
+        let table = self.slots.lock().unwrap();
+        table.entries.iter().filter(|(_, s)| s.is_some()).count()
     }
 }
 
@@ -261,6 +291,7 @@ mod tests {
         let mut table = SlotTable {
             entries: Vec::new(),
             free: Vec::new(),
+            closed: false,
         };
         let t1 = table.insert(Arc::new(IoSlot::new()));
         table.remove(t1);

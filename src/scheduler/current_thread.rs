@@ -43,7 +43,7 @@ const NOTIFIED: usize = 2;
 pub(crate) struct Shared {
     remote: SegQueue<Entry>,
     pub(crate) owned: OwnedTasks,
-    registry: Arc<ReactorRegistry>,
+    pub(crate) registry: Arc<ReactorRegistry>,
     park_state: AtomicUsize,
     /// The run queue and reactor while no `block_on` runs.
     core: Mutex<Option<Box<Core>>>,
@@ -292,6 +292,7 @@ impl Shared {
             let _loop = LoopGuard::set(&ctx);
             self.owned.close_and_shutdown_all();
             self.time.shutdown();
+            self.registry.shutdown();
         }
         let mut core = ctx.core.borrow_mut().take().expect("core");
         core.queue.clear();

@@ -55,6 +55,13 @@ impl SchedulerHandle {
         }
     }
 
+    pub(crate) fn reactor_registry(&self) -> &Arc<crate::reactor::ReactorRegistry> {
+        match self {
+            SchedulerHandle::MultiThread(shared) => &shared.registry,
+            SchedulerHandle::CurrentThread(shared) => &shared.registry,
+        }
+    }
+
     pub(crate) fn live_tasks(&self) -> usize {
         match self {
             SchedulerHandle::MultiThread(shared) => shared.live_tasks(),

@@ -63,7 +63,7 @@ pub(crate) struct Shared {
     inject: SegQueue<Notified>,
     idle: Idle,
     reactor: Mutex<Reactor>,
-    registry: Arc<ReactorRegistry>,
+    pub(crate) registry: Arc<ReactorRegistry>,
     pub(crate) owned: OwnedTasks,
     pub(crate) time: Arc<TimeDriver>,
     shutdown: AtomicBool,
@@ -251,6 +251,7 @@ impl Shared {
     pub(crate) fn shutdown_tasks(&self) {
         self.owned.close_and_shutdown_all();
         self.time.shutdown();
+        self.registry.shutdown();
         while let Some(task) = self.inject.pop() {
             drop(task);
         }
