@@ -274,6 +274,44 @@ mod tests {
     }
 
     #[test]
+    fn deregister_and_shutdown_free_slots_and_refuse_registration() {
+        let reactor = Reactor::new().unwrap();
+        let registry = reactor.registry();
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = a.as_raw_fd();
+        assert_eq!(registry.registered(), 0);
+        let reg = registry
+            .register(&mut SourceFd(&fd), Interest::READABLE)
+            .unwrap();
+        assert_eq!(registry.registered(), 1);
+        let slot = reg.slot.clone();
+        registry.deregister(&mut SourceFd(&fd), reg).unwrap();
+        assert_eq!(registry.registered(), 0);
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let std::task::Poll::Ready(ev) = slot.poll_ready(&mut cx, Direction::Read) else {
+            panic!("a deregistered slot must not leave its waiter pending")
+        };
+        assert!(ev.is_shutdown());
+
+        let reg = registry
+            .register(&mut SourceFd(&fd), Interest::READABLE)
+            .unwrap();
+        registry.shutdown();
+        let std::task::Poll::Ready(ev) = reg.slot.poll_ready(&mut cx, Direction::Read) else {
+            panic!("shutdown must end every wait")
+        };
+        assert!(ev.is_shutdown());
+        let err = registry
+            .register(&mut SourceFd(&fd), Interest::WRITABLE)
+            .err()
+            .expect("registering after shutdown must fail");
+        assert!(err.to_string().contains("shut down"), "{err}");
+        registry.deregister(&mut SourceFd(&fd), reg).unwrap();
+    }
+
+    #[test]
     fn unpark_interrupts_a_blocking_turn() {
         let mut reactor = Reactor::new().unwrap();
         let registry = reactor.registry().clone();
