@@ -22,6 +22,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod blocking;
 pub(crate) mod coop;
 pub mod io;
 pub(crate) mod loom;
@@ -34,6 +35,7 @@ mod task;
 pub mod time;
 mod yield_now;
 
+pub use blocking::spawn_blocking;
 pub use runtime::{run, spawn, spawn_local, Builder, Handle, Runtime, TryCurrentError};
 pub use task::{shield, Join, JoinRef, Shield, Task, TaskError, TaskId};
 pub use yield_now::{yield_now, YieldNow};

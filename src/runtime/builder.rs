@@ -19,6 +19,8 @@ pub struct Builder {
     pub(super) event_interval: u32,
     pub(super) global_queue_interval: u32,
     pub(super) timer_slack: Duration,
+    pub(super) max_blocking_threads: usize,
+    pub(super) thread_keep_alive: Duration,
 }
 
 impl Builder {
@@ -30,6 +32,8 @@ impl Builder {
             event_interval: 61,
             global_queue_interval: 31,
             timer_slack: Duration::from_nanos(1),
+            max_blocking_threads: crate::blocking::DEFAULT_MAX_THREADS,
+            thread_keep_alive: crate::blocking::DEFAULT_KEEP_ALIVE,
         }
     }
 
@@ -79,7 +83,20 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime. Errors: `InvalidInput` for `worker_threads(0)` or a zero interval; otherwise
+    /// Upper bound on the blocking pool's threads (`spawn_blocking`; default 512). Threads start on demand;
+    /// jobs beyond the bound wait in a FIFO queue. Zero is rejected by `build`.
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for a job before it exits (default 10 s).
+    pub fn thread_keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.thread_keep_alive = keep_alive;
+        self
+    }
+
+    /// Builds the runtime. Errors: `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)` or a zero interval; otherwise
     /// whatever creating epoll, the eventfd or a thread returned.
     pub fn build(&mut self) -> io::Result<Runtime> {
         if self.worker_threads == Some(0) {
@@ -92,6 +109,12 @@ impl Builder {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "ferrio: event_interval and global_queue_interval must be at least 1",
+            ));
+        }
+        if self.max_blocking_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: max_blocking_threads(0): spawn_blocking needs at least one blocking-pool thread",
             ));
         }
         Runtime::from_builder(self)
@@ -107,6 +130,8 @@ impl fmt::Debug for Builder {
             .field("event_interval", &self.event_interval)
             .field("global_queue_interval", &self.global_queue_interval)
             .field("timer_slack", &self.timer_slack)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.thread_keep_alive)
             .finish()
     }
 }

@@ -1,6 +1,9 @@
 //! What this thread is running: the runtime whose tasks `ferrio::spawn` reaches (`CURRENT`), and whether the
 //! thread is inside a runtime already (`ENTERED`: a worker thread or a `block_on`), which makes a nested
 //! `block_on` a clear panic instead of a deadlock.
+//!
+//! A blocking-pool thread sets only `CURRENT` (`set_current`): a job can `spawn` onto its runtime, and may
+//! still `block_on` another runtime, since it runs no runtime's tasks itself.
 
 use crate::scheduler::SchedulerHandle;
 use std::cell::{Cell, RefCell};
@@ -32,6 +35,26 @@ pub(crate) fn enter(handle: SchedulerHandle, runtime_id: u64) -> EnterGuard {
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         ENTERED.with(|e| e.set(None));
+        let previous = self.previous.take();
+        // `try_with`: during thread exit the thread-local may already be gone.
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Restores the previous `CURRENT` on drop (see `set_current`).
+pub(crate) struct CurrentGuard {
+    previous: Option<SchedulerHandle>,
+}
+
+/// Makes `handle` the runtime that `ferrio::spawn` reaches from this thread, without marking the thread as
+/// running that runtime (`ENTERED` is untouched): for blocking-pool threads.
+pub(crate) fn set_current(handle: SchedulerHandle) -> CurrentGuard {
+    let previous = CURRENT.with(|c| c.replace(Some(handle)));
+    CurrentGuard { previous }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
         let previous = self.previous.take();
         // `try_with`: during thread exit the thread-local may already be gone.
         let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);

@@ -58,6 +58,20 @@ impl Handle {
         self.inner.spawn(future)
     }
 
+    /// Runs a blocking closure on this runtime's blocking pool, from any thread. See
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    ///
+    /// # Panics
+    /// If the runtime has been shut down.
+    #[track_caller]
+    pub fn spawn_blocking<F, T>(&self, f: F) -> Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::blocking::spawn_on(&self.inner, f)
+    }
+
     /// Timers (sleeps, timeouts, intervals) registered on this runtime and not yet fired (a snapshot).
     /// Dropping a `Sleep` removes its timer at once, so this counts live timers only.
     pub fn pending_timers(&self) -> usize {

@@ -10,6 +10,7 @@ mod handle;
 pub use builder::Builder;
 pub use handle::{Handle, TryCurrentError};
 
+use crate::blocking::{self, BlockingPool};
 use crate::reactor::Reactor;
 use crate::scheduler::{current_thread, multi_thread, SchedulerHandle};
 use crate::task::Task;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The executor flavour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +66,11 @@ impl Runtime {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let runtime_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let reactor = Reactor::new()?;
+        let blocking = BlockingPool::new(blocking::Config {
+            max_threads: b.max_blocking_threads,
+            keep_alive: b.thread_keep_alive,
+            thread_name: b.thread_name.clone(),
+        });
         match b.flavor {
             Flavor::CurrentThread => {
                 let shared = current_thread::Shared::new(
@@ -72,6 +78,7 @@ impl Runtime {
                     b.event_interval,
                     runtime_id,
                     b.timer_slack,
+                    blocking,
                 )?;
                 Ok(Runtime {
                     handle: Handle {
@@ -92,7 +99,7 @@ impl Runtime {
                     runtime_id,
                     timer_slack: b.timer_slack,
                 };
-                let (shared, queues) = multi_thread::Shared::new(n, config, reactor)?;
+                let (shared, queues) = multi_thread::Shared::new(n, config, reactor, blocking)?;
                 let workers = match multi_thread::spawn_workers(&shared, queues) {
                     Ok(w) => w,
                     Err(e) => {
@@ -142,14 +149,26 @@ impl Runtime {
         self.handle.spawn(future)
     }
 
+    /// Runs a blocking closure on this runtime's blocking pool. See [`spawn_blocking`](crate::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, T>(&self, f: F) -> Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
     /// A cloneable handle to spawn onto this runtime from any thread.
     pub fn handle(&self) -> Handle {
         self.handle.clone()
     }
 
-    /// Shuts down, waiting at most `timeout` for worker threads to finish the poll they are in. Every task
-    /// is cancelled and its future dropped; a worker stuck in a long poll is left behind (it exits when that
-    /// poll returns, and its task is dropped then). Returns how many workers were left behind.
+    /// Shuts down, waiting at most `timeout` in all for worker threads to finish the poll they are in and for
+    /// blocking-pool threads to finish the job they run. Every task is cancelled and its future dropped; a
+    /// worker stuck in a long poll is left behind (it exits when that poll returns, and its task is dropped
+    /// then), and so is a blocking job still running (it finishes on its thread; its result is discarded).
+    /// Returns how many threads (workers and blocking-pool threads) were left behind.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> usize {
         let left = self.shutdown(Some(timeout));
         self.shut_down = true;
@@ -160,7 +179,19 @@ impl Runtime {
         self.handle.inner.runtime_id()
     }
 
+    /// Shuts the scheduler down, then the blocking pool, sharing one deadline (`None`: wait for workers
+    /// without bound, and for blocking jobs up to `blocking::DROP_WAIT`).
     fn shutdown(&mut self, timeout: Option<Duration>) -> usize {
+        let started = Instant::now();
+        let workers_left = self.shutdown_scheduler(timeout);
+        let deadline = match timeout {
+            Some(timeout) => started + timeout,
+            None => Instant::now() + blocking::DROP_WAIT,
+        };
+        workers_left + self.handle.inner.blocking().shutdown(deadline)
+    }
+
+    fn shutdown_scheduler(&mut self, timeout: Option<Duration>) -> usize {
         match &self.kind {
             Kind::CurrentThread { shared } => {
                 shared.shutdown();
@@ -191,6 +222,7 @@ impl Drop for Runtime {
                 // Cancel every other task now (the running ones finish their poll on their workers first).
                 shared.shutdown_tasks();
             }
+            self.handle.inner.blocking().shutdown(Instant::now());
             panic!(
                 "ferrio: a Runtime was dropped from inside one of its own tasks; drop it from outside the \
                  runtime (its tasks were told to stop)"

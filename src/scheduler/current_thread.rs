@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) event_interval: u32,
     pub(crate) runtime_id: u64,
     pub(crate) time: Arc<TimeDriver>,
+    /// The blocking pool (`spawn_blocking`); shut down by `Runtime` after the tasks.
+    pub(crate) blocking: crate::blocking::BlockingPool,
     timer_slack: Duration,
 }
 
@@ -102,6 +104,7 @@ impl Shared {
         event_interval: u32,
         runtime_id: u64,
         timer_slack: Duration,
+        blocking: crate::blocking::BlockingPool,
     ) -> std::io::Result<Arc<Shared>> {
         let time = Arc::new(TimeDriver::new(reactor.registry(), 0, runtime_id)?);
         Ok(Arc::new(Shared {
@@ -121,6 +124,7 @@ impl Shared {
             event_interval,
             runtime_id,
             time,
+            blocking,
             timer_slack,
         }))
     }

@@ -62,6 +62,13 @@ impl SchedulerHandle {
         }
     }
 
+    pub(crate) fn blocking(&self) -> &crate::blocking::BlockingPool {
+        match self {
+            SchedulerHandle::MultiThread(shared) => &shared.blocking,
+            SchedulerHandle::CurrentThread(shared) => &shared.blocking,
+        }
+    }
+
     pub(crate) fn live_tasks(&self) -> usize {
         match self {
             SchedulerHandle::MultiThread(shared) => shared.live_tasks(),

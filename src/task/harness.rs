@@ -295,6 +295,14 @@ pub(super) unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     hook_copy(&harness.cell().scheduler).schedule(Notified::from_raw(raw));
 }
 
+/// The canceller holds a reference for the whole call, so the cell (and the hook in it) outlives the call even
+/// if the hook runs the task to completion: no `hook_copy` needed.
+pub(super) unsafe fn cancel_requested<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: see the block comment above.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    harness.cell().scheduler.cancel_requested(harness.raw());
+}
+
 /// A bitwise copy of the task's scheduler hook, to call it without holding a reference into the task: once
 /// the `Notified` is published, another thread may run the task to completion and free it (and the hook in
 /// it) while the call is still going. The copy is never dropped, so the hook's ownership stays in the cell;

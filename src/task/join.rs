@@ -84,7 +84,12 @@ impl<T> Task<T> {
 fn cancel_raw(raw: RawTask) -> bool {
     match raw.state().transition_to_cancelled() {
         TransitionToCancelled::AlreadyComplete => false,
-        TransitionToCancelled::Requested => true,
+        TransitionToCancelled::Requested => {
+            // Queued or running: its scheduler may act now (the blocking pool unqueues a job that has not
+            // started); the others do nothing.
+            raw.cancel_requested();
+            true
+        }
         TransitionToCancelled::Submit => {
             raw.schedule();
             true

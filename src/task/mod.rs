@@ -6,8 +6,8 @@
 //! (`TaskId`, `TaskError`).
 //!
 //! A scheduler plugs in through `Schedule`: the task calls it when woken (`schedule`), when woken during its
-//! own poll (`yield_task`) and when it completes (`release`). Schedulers move tasks around as `Notified`
-//! values, each owning one reference.
+//! own poll (`yield_task`), when it completes (`release`) and when a cancel reaches it queued or running
+//! (`cancel_requested`). Schedulers move tasks around as `Notified` values, each owning one reference.
 
 mod error;
 mod harness;
@@ -41,6 +41,17 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// The task completed: unlink it from the owned list. True if this call unlinked it.
     fn release(&self, task: RawTask) -> bool;
 
+    /// A cancel was accepted while the task was queued or running (`Task::cancel`, or a dropped join future,
+    /// found it `NOTIFIED` or `RUNNING`; the hook cannot tell which without looking at its own queue). By
+    /// default nothing happens: the scheduler drops the future when it next pops the task, or the poller sees
+    /// the flag. A scheduler whose queue may hold a task for a long time (the blocking pool) can take the
+    /// task's `Notified` out of its queue and run it now, which drops the future and completes the task as
+    /// cancelled. Called from any thread, while the canceller holds a reference to the task (so the hook, in
+    /// the task's cell, lives for the whole call).
+    fn cancel_requested(&self, task: RawTask) {
+        let _ = task;
+    }
+
     /// Whether polls get a cooperative budget (`coop.rs`). The current-thread flavour opts out: asyncio never
     /// suspends a coroutine that awaits something already done, and that flavour promises asyncio's order.
     const COOPERATIVE_BUDGET: bool = true;
@@ -52,6 +63,11 @@ pub(crate) struct Notified(RawTask);
 impl Notified {
     pub(crate) fn from_raw(raw: RawTask) -> Notified {
         Notified(raw)
+    }
+
+    /// The task, without giving up the reference (to find it in a queue).
+    pub(crate) fn task(&self) -> RawTask {
+        self.0
     }
 
     /// Gives up the wrapper without releasing the reference (queues store the raw pointer).

@@ -67,6 +67,9 @@ pub(crate) struct Vtable {
     pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
     /// Runtime shutdown: cancel and drop the future now if idle; consumes one reference.
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// A cancel was accepted on a queued or running task: tell its scheduler (`Schedule::cancel_requested`).
+    /// Borrows the caller's reference.
+    pub(crate) cancel_requested: unsafe fn(NonNull<Header>),
 }
 
 /// What the stage holds over the task's life. `Finished` reuses the bytes of `Running`.
@@ -92,6 +95,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
         try_read_output: harness::try_read_output::<F, S>,
         drop_join_handle: harness::drop_join_handle::<F, S>,
         shutdown: harness::shutdown::<F, S>,
+        cancel_requested: harness::cancel_requested::<F, S>,
     };
 
     fn allocate(future: F, scheduler: S, id: TaskId) -> NonNull<Header> {
@@ -197,6 +201,13 @@ impl RawTask {
     pub(crate) fn shutdown(self) {
         // SAFETY: the caller (the owned list after unlinking) passes its reference on.
         unsafe { (self.header().vtable.shutdown)(self.ptr) }
+    }
+
+    /// Tells the task's scheduler that a cancel was accepted while the task was queued or running. The
+    /// caller holds a reference for the whole call.
+    pub(crate) fn cancel_requested(self) {
+        // SAFETY: as for `poll`; the caller's reference is only borrowed, and keeps the task alive meanwhile.
+        unsafe { (self.header().vtable.cancel_requested)(self.ptr) }
     }
 
     /// Releases one reference, deallocating on the last.

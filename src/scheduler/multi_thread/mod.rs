@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<ReactorRegistry>,
     pub(crate) owned: OwnedTasks,
     pub(crate) time: Arc<TimeDriver>,
+    /// The blocking pool (`spawn_blocking`); shut down by `Runtime` after the workers.
+    pub(crate) blocking: crate::blocking::BlockingPool,
     shutdown: AtomicBool,
     /// Worker threads started.
     pub(crate) started: crate::loom::AtomicUsize,
@@ -94,6 +96,7 @@ impl Shared {
         num_workers: usize,
         config: Config,
         reactor: Reactor,
+        blocking: crate::blocking::BlockingPool,
     ) -> std::io::Result<(Arc<Shared>, Vec<queue::LocalQueue>)> {
         let mut locals = Vec::with_capacity(num_workers);
         let remotes = (0..num_workers)
@@ -118,6 +121,7 @@ impl Shared {
             registry,
             owned: OwnedTasks::new(num_workers),
             time,
+            blocking,
             shutdown: AtomicBool::new(false),
             started: crate::loom::AtomicUsize::new(0),
             exited: Mutex::new(0),
