@@ -30,6 +30,7 @@ pub mod net;
 pub(crate) mod reactor;
 mod runtime;
 pub(crate) mod scheduler;
+pub mod signal;
 pub mod sync;
 mod task;
 pub mod time;
