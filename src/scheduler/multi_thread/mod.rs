@@ -7,8 +7,11 @@
 //! - woken on one of this runtime's workers, while that worker runs a task: into the worker's LIFO slot
 //!   (the task it displaces goes to the back of the ring), or, if woken during its own poll (`yield_now`),
 //!   to the back of the ring;
-//! - from anywhere else (another thread, the reactor, a parked worker): the global injection queue, then one
-//!   sleeping worker is woken if nobody is searching.
+//! - woken by a reactor turn that a parked worker made: into that worker's LIFO slot (it is awake and runs
+//!   the task next; it hands the reactor to a sleeper first);
+//!   a busy worker's non-blocking reactor poll (every `event_interval` ticks) likewise queues in its ring;
+//! - from anywhere else (a thread that is not one of this runtime's workers): the global injection queue,
+//!   then one sleeping worker is woken if nobody is searching.
 //!
 //! The injection queue is crossbeam-queue's `SegQueue`: lock-free for the one-at-a-time pushes of foreign
 //! threads and wakes; the ring overflow pushes its half-ring batch into it item by item (one claim on the

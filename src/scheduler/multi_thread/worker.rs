@@ -7,10 +7,12 @@
 //! parks. Every `event_interval` ticks it also polls the reactor without blocking, so I/O is never starved
 //! while every worker is busy.
 //!
-//! The worker's `Core` (its ring and counters) is owned by its thread. While a task runs, the core sits in
-//! the thread's `WorkerContext` so that wakes and spawns made by that task reach the ring directly
-//! (`try_schedule_local`); while the worker is parked the core is out of the context, so wakes delivered by
-//! the reactor go through the global queue and wake another worker (the reactor hand-off).
+//! The worker's `Core` (its ring and counters) is owned by its thread. While a task runs, and while the
+//! worker is parked, the core sits in the thread's `WorkerContext` so that wakes made on this thread reach
+//! the ring directly (`try_schedule_local`): a task's wakes and spawns, and the wakes of a reactor turn this
+//! worker made while parked in it (the woken task takes the LIFO slot and runs on this already-awake thread,
+//! with no second thread to wake). A worker that comes back from the reactor with events then hands the
+//! reactor to a sleeper (`any_sleeper`) before running what it woke, so a busy worker never sits on it.
 
 use super::queue::{LocalQueue, CAPACITY};
 use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
@@ -298,7 +300,14 @@ impl WorkerContext {
             shared.notify_if_work_pending();
         }
         loop {
-            let report = shared.remotes[self.index].parker.park(&shared.reactor);
+            // The core sits in the context while parked, so that a reactor turn made here queues what it
+            // wakes in this worker's own ring (LIFO slot first): this thread is awake anyway.
+            let (parked_core, report) = self.with_core_in_context(core, || {
+                shared.remotes[self.index].parker.park(&shared.reactor)
+            });
+            core = parked_core;
+            let remote = &shared.remotes[self.index];
+            let has_local_work = !core.queue.is_empty() || remote.has_lifo();
             if shared.is_shutdown() {
                 return core;
             }
@@ -317,7 +326,7 @@ impl WorkerContext {
                 // Picked by a notifier: we count as searching.
                 core.is_searching = true;
                 awake = true;
-            } else if !core.queue.is_empty() && shared.idle.unpark_worker_by_id(self.index) {
+            } else if has_local_work && shared.idle.unpark_worker_by_id(self.index) {
                 // Still listed as asleep, but the reactor turn queued work here.
                 awake = true;
             }
