@@ -19,7 +19,9 @@ thread_local! {
 }
 
 /// Runs `f` (one task poll) with a fresh budget, restoring the previous one afterwards, even on panic.
-pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
+/// Also returns whether the poll spent the whole budget (it was, or would next have been, made to yield:
+/// the stats' budget-forced yields).
+pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> (R, bool) {
     struct Restore(Option<u8>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -27,7 +29,8 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     let _restore = Restore(REMAINING.with(|r| r.replace(Some(BUDGET))));
-    f()
+    let out = f();
+    (out, REMAINING.with(|r| r.get() == Some(0)))
 }
 
 /// Charges one unit. `Pending` (after waking the task) when the budget is spent. The returned token refunds
@@ -81,7 +84,7 @@ mod tests {
     fn budget_runs_out_and_refunds() {
         let mut cx = Context::from_waker(Waker::noop());
         assert!(poll_proceed(&mut cx).is_ready()); // unlimited outside a poll
-        with_budget(|| {
+        let ((), spent) = with_budget(|| {
             for _ in 0..BUDGET {
                 let Poll::Ready(c) = poll_proceed(&mut cx) else {
                     panic!("budget ran out early")
@@ -91,13 +94,18 @@ mod tests {
             assert!(!has_budget_remaining());
             assert!(poll_proceed(&mut cx).is_pending());
         });
-        with_budget(|| {
+        assert!(
+            spent,
+            "a poll that used the whole budget is reported as forced to yield"
+        );
+        let ((), spent) = with_budget(|| {
             let Poll::Ready(c) = poll_proceed(&mut cx) else {
                 panic!()
             };
             drop(c); // no progress: refunded
             REMAINING.with(|r| assert_eq!(r.get(), Some(BUDGET)));
         });
+        assert!(!spent);
         REMAINING.with(|r| assert_eq!(r.get(), None));
     }
 }

@@ -37,6 +37,8 @@ pub mod time;
 mod yield_now;
 
 pub use blocking::spawn_blocking;
-pub use runtime::{run, spawn, spawn_local, Builder, Handle, Runtime, TryCurrentError};
+pub use runtime::{
+    run, spawn, spawn_local, Builder, Handle, Runtime, RuntimeStats, TryCurrentError, WorkerStats,
+};
 pub use task::{shield, Join, JoinRef, Shield, Task, TaskError, TaskId};
 pub use yield_now::{yield_now, YieldNow};

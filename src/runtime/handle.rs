@@ -72,6 +72,25 @@ impl Handle {
         crate::blocking::spawn_on(&self.inner, f)
     }
 
+    /// A snapshot of the runtime's counters (per worker and in total: tasks spawned, completed, cancelled
+    /// and panicked; polls; steals; LIFO-slot hits; parks; reactor turns and events; timers fired; budget-forced
+    /// yields) and its queue depths, from any thread. Each counter is written by one thread with relaxed
+    /// atomics, so reading costs the runtime nothing. With the `stats` cargo feature off, every counter reads
+    /// zero ([`RuntimeStats::enabled`]).
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::builder().worker_threads(2).build().unwrap();
+    /// rt.block_on(async { ferrio::spawn(async {}).await.unwrap() });
+    /// let stats = rt.stats();
+    /// assert_eq!(stats.workers.len(), 2);
+    /// if ferrio::RuntimeStats::enabled() {
+    ///     assert_eq!(stats.total.spawned, 1);
+    /// }
+    /// ```
+    pub fn stats(&self) -> crate::RuntimeStats {
+        self.inner.stats()
+    }
+
     /// Timers (sleeps, timeouts, intervals) registered on this runtime and not yet fired (a snapshot).
     /// Dropping a `Sleep` removes its timer at once, so this counts live timers only.
     pub fn pending_timers(&self) -> usize {

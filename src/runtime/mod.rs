@@ -6,9 +6,11 @@
 mod builder;
 pub(crate) mod context;
 mod handle;
+pub(crate) mod stats;
 
 pub use builder::Builder;
 pub use handle::{Handle, TryCurrentError};
+pub use stats::{RuntimeStats, WorkerStats};
 
 use crate::blocking::{self, BlockingPool};
 use crate::reactor::Reactor;
@@ -157,6 +159,11 @@ impl Runtime {
         T: Send + 'static,
     {
         self.handle.spawn_blocking(f)
+    }
+
+    /// A snapshot of the runtime's counters and queue depths. See [`Handle::stats`].
+    pub fn stats(&self) -> RuntimeStats {
+        self.handle.stats()
     }
 
     /// A cloneable handle to spawn onto this runtime from any thread.

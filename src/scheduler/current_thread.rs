@@ -14,8 +14,9 @@
 use crate::loom::{AtomicBool, AtomicUsize, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::context;
+use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
 use crate::scheduler::SchedulerHandle;
-use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task};
 use crate::time::{set_timer_slack, TimeDriver};
 use crossbeam_queue::SegQueue;
 use std::cell::{Cell, RefCell};
@@ -59,6 +60,11 @@ pub(crate) struct Shared {
     pub(crate) time: Arc<TimeDriver>,
     /// The blocking pool (`spawn_blocking`); shut down by `Runtime` after the tasks.
     pub(crate) blocking: crate::blocking::BlockingPool,
+    /// Counters (`runtime/stats.rs`): the loop thread is worker 0.
+    stats: RuntimeCounters,
+    /// Entries in the run queue at the start of the last tick (a gauge for stats; the queue itself is only
+    /// reachable from the loop thread).
+    queue_depth: AtomicUsize,
     timer_slack: Duration,
 }
 
@@ -125,6 +131,8 @@ impl Shared {
             runtime_id,
             time,
             blocking,
+            stats: RuntimeCounters::new(runtime_id, 1),
+            queue_depth: AtomicUsize::new(0),
             timer_slack,
         }))
     }
@@ -136,9 +144,16 @@ impl Shared {
     {
         let (task, notified) = task::bind(future, self.clone(), &self.owned);
         if let Some(notified) = notified {
+            self.stats.record(Event::Spawned, 1);
             self.schedule_entry(Entry::Task(notified));
         }
         task
+    }
+
+    /// A snapshot of the counters, with the queue depths last published by the loop.
+    pub(crate) fn stats(&self) -> RuntimeStats {
+        self.stats
+            .snapshot(|_| self.queue_depth.load(SeqCst), self.remote.len())
     }
 
     /// Spawns a `!Send` future. Must be called on the owner thread, inside `block_on`.
@@ -155,6 +170,7 @@ impl Shared {
         self.local_live.fetch_add(1, SeqCst);
         let (task, notified) = task::bind(future, LocalScheduler(self.clone()), &self.owned);
         if let Some(notified) = notified {
+            self.stats.record(Event::Spawned, 1);
             self.schedule_entry(Entry::Task(notified));
         }
         task
@@ -269,6 +285,7 @@ impl Shared {
             }
         }
         let _slack = RestoreSlack(set_timer_slack(self.timer_slack));
+        let _stats_home = stats::set_home(self.runtime_id, 0);
         ctx.run(future)
     }
 
@@ -348,12 +365,16 @@ impl LoopContext {
             });
             let stop_after_this_tick = output.is_some();
             let ready_now = self.with_core(|core| core.queue.len());
+            shared
+                .queue_depth
+                .store(ready_now, std::sync::atomic::Ordering::Relaxed);
             for _ in 0..ready_now {
                 let Some(entry) = self.with_core(|core| core.queue.pop_front()) else {
                     break;
                 };
                 match entry {
                     Entry::Task(task) => {
+                        shared.stats.record_worker(0, Event::Polled, 1);
                         task.run();
                         self.with_core(|core| core.polls_since_reactor += 1);
                     }
@@ -373,7 +394,10 @@ impl LoopContext {
                     self.turn_reactor();
                     // asyncio moves due timers to the ready queue before each batch.
                     if shared.time.is_due() {
-                        shared.time.process();
+                        let fired = shared.time.process();
+                        shared
+                            .stats
+                            .record_worker(0, Event::TimersFired, fired as u64);
                     }
                 }
             }
@@ -406,8 +430,21 @@ impl LoopContext {
         } else {
             Some(Duration::ZERO)
         };
+        let parks = timeout.is_none();
+        if parks {
+            shared.stats.record_worker(0, Event::Park, 1);
+        }
         let result = reactor.turn(timeout);
         shared.park_state.store(RUNNING, SeqCst);
+        if parks {
+            shared.stats.record_worker(0, Event::Unpark, 1);
+        }
+        if let Ok(report) = &result {
+            shared.stats.record_worker(0, Event::ReactorTurn, 1);
+            shared
+                .stats
+                .record_worker(0, Event::ReactorEvents, report.io_events as u64);
+        }
         self.with_core(|core| core.reactor = Some(reactor));
         if let Err(e) = result {
             panic!("ferrio: epoll_wait failed: {e}");
@@ -445,6 +482,9 @@ impl Schedule for Arc<Shared> {
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
     }
+    fn task_finished(&self, outcome: Outcome) {
+        self.stats.record(Event::from(outcome), 1);
+    }
 }
 
 impl Schedule for LocalScheduler {
@@ -459,6 +499,9 @@ impl Schedule for LocalScheduler {
     fn release(&self, task: RawTask) -> bool {
         self.0.local_live.fetch_sub(1, SeqCst);
         self.0.owned.remove(task)
+    }
+    fn task_finished(&self, outcome: Outcome) {
+        self.0.task_finished(outcome);
     }
 }
 

@@ -69,6 +69,13 @@ impl SchedulerHandle {
         }
     }
 
+    pub(crate) fn stats(&self) -> crate::RuntimeStats {
+        match self {
+            SchedulerHandle::MultiThread(shared) => shared.stats(),
+            SchedulerHandle::CurrentThread(shared) => shared.stats(),
+        }
+    }
+
     pub(crate) fn live_tasks(&self) -> usize {
         match self {
             SchedulerHandle::MultiThread(shared) => shared.live_tasks(),

@@ -11,7 +11,7 @@ use super::error::TaskError;
 use super::raw::{Cell, Header, RawTask, Stage};
 use super::state::{TransitionToIdle, TransitionToRunning};
 use super::waker::waker_ref;
-use super::{Notified, Schedule};
+use super::{Notified, Outcome, Schedule};
 use crate::coop;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
@@ -74,7 +74,11 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             // SAFETY: the future is never moved out of the cell; it is dropped in place (see above).
             let future = unsafe { Pin::new_unchecked(future) };
             if S::COOPERATIVE_BUDGET {
-                coop::with_budget(|| future.poll(&mut cx))
+                let (poll, spent) = coop::with_budget(|| future.poll(&mut cx));
+                if spent {
+                    self.cell().scheduler.budget_spent();
+                }
+                poll
             } else {
                 future.poll(&mut cx)
             }
@@ -145,17 +149,23 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // Unlink first, while RUNNING still keeps shutdown away, so that once an awaiter sees the output the
         // task no longer counts as alive.
         let released = usize::from(self.cell().scheduler.release(self.raw()));
+        let mut outcome = Outcome::Completed;
         let snapshot = header.state.transition_to_complete(|before| {
-            if before.is_cancelled() {
-                // SAFETY: RUNNING is still ours until the swap succeeds.
-                let stage = unsafe { self.stage_mut() };
-                if matches!(stage, Stage::Finished(Ok(_))) {
-                    let old =
-                        mem::replace(stage, Stage::Finished(Err(TaskError::cancelled(header.id))));
-                    quietly(move || drop(old));
-                }
+            // SAFETY: RUNNING is still ours until the swap succeeds.
+            let stage = unsafe { self.stage_mut() };
+            if before.is_cancelled() && matches!(stage, Stage::Finished(Ok(_))) {
+                let old =
+                    mem::replace(stage, Stage::Finished(Err(TaskError::cancelled(header.id))));
+                quietly(move || drop(old));
             }
+            outcome = match stage {
+                Stage::Finished(Err(e)) if e.is_panic() => Outcome::Panicked,
+                Stage::Finished(Err(_)) => Outcome::Cancelled,
+                _ => Outcome::Completed,
+            };
         });
+        // Our reference keeps the cell (and the hook in it) alive until the end of this function.
+        self.cell().scheduler.task_finished(outcome);
         if !snapshot.has_join_interest() {
             // Nobody will read the output: drop it here (raw.rs invariant 2, last case).
             // SAFETY: the handle is gone, so stage access is ours.

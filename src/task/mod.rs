@@ -52,9 +52,26 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
         let _ = task;
     }
 
+    /// The task completed on this thread with `outcome` (for stats). Called by the completing thread, while it
+    /// still holds a reference to the task.
+    fn task_finished(&self, outcome: Outcome) {
+        let _ = outcome;
+    }
+
+    /// A poll of the task spent its whole cooperative budget (for stats). Called by the polling thread.
+    fn budget_spent(&self) {}
+
     /// Whether polls get a cooperative budget (`coop.rs`). The current-thread flavour opts out: asyncio never
     /// suspends a coroutine that awaits something already done, and that flavour promises asyncio's order.
     const COOPERATIVE_BUDGET: bool = true;
+}
+
+/// How a task ended (`Schedule::task_finished`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed,
+    Cancelled,
+    Panicked,
 }
 
 /// A runnable task: owns one reference, and the right to poll the task once.

@@ -24,7 +24,8 @@ mod worker;
 
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, Condvar, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
-use crate::task::{self, Header, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
+use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task};
 use crate::time::TimeDriver;
 use crossbeam_queue::SegQueue;
 use idle::Idle;
@@ -71,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) time: Arc<TimeDriver>,
     /// The blocking pool (`spawn_blocking`); shut down by `Runtime` after the workers.
     pub(crate) blocking: crate::blocking::BlockingPool,
+    /// Per-worker counters (`runtime/stats.rs`).
+    pub(crate) stats: RuntimeCounters,
     shutdown: AtomicBool,
     /// Worker threads started.
     pub(crate) started: crate::loom::AtomicUsize,
@@ -125,6 +128,7 @@ impl Shared {
             owned: OwnedTasks::new(num_workers),
             time,
             blocking,
+            stats: RuntimeCounters::new(config.runtime_id, num_workers),
             shutdown: AtomicBool::new(false),
             started: crate::loom::AtomicUsize::new(0),
             exited: Mutex::new(0),
@@ -146,9 +150,16 @@ impl Shared {
     {
         let (task, notified) = task::bind(future, self.clone(), &self.owned);
         if let Some(notified) = notified {
+            self.stats.record(Event::Spawned, 1);
             self.schedule_task(notified, false);
         }
         task
+    }
+
+    /// A snapshot of the counters, with the queue depths of this moment.
+    pub(crate) fn stats(&self) -> RuntimeStats {
+        self.stats
+            .snapshot(|i| self.remotes[i].stealer.len(), self.inject.len())
     }
 
     fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
@@ -284,6 +295,14 @@ impl Schedule for Arc<Shared> {
 
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
+    }
+
+    fn task_finished(&self, outcome: Outcome) {
+        self.stats.record(Event::from(outcome), 1);
+    }
+
+    fn budget_spent(&self) {
+        self.stats.record(Event::ForcedYield, 1);
     }
 }
 

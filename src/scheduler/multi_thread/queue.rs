@@ -195,6 +195,11 @@ impl Stealer {
         self.inner.len() > 0
     }
 
+    /// Tasks waiting (a snapshot, for stats).
+    pub(crate) fn len(&self) -> usize {
+        self.inner.len() as usize
+    }
+
     /// Moves about half of this queue into `dst` (which must be the caller's own, empty-enough queue) and
     /// returns one of the stolen tasks to run now. Also returns how many tasks moved in all.
     pub(crate) fn steal_into(&self, dst: &mut LocalQueue) -> Option<(Notified, usize)> {

@@ -17,6 +17,7 @@
 use super::queue::{LocalQueue, CAPACITY};
 use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
 use crate::runtime::context;
+use crate::runtime::stats::{self, Event};
 use crate::scheduler::SchedulerHandle;
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
@@ -100,6 +101,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
     };
     WORKER.with(|w| w.set(&ctx));
     let _clear = ClearWorker;
+    let _stats_home = stats::set_home(shared.config.runtime_id, index);
     shared.time.set_home_wheel(index);
     crate::time::set_timer_slack(shared.config.timer_slack);
     let mut core = Box::new(Core {
@@ -195,6 +197,9 @@ impl WorkerContext {
         loop {
             core.polls += 1;
             remote.polls.store(core.polls, Relaxed);
+            self.shared
+                .stats
+                .record_worker(self.index, Event::Polled, 1);
             core = self.with_core_in_context(core, || task.run()).0;
             if std::mem::take(&mut core.notify_after_poll)
                 && !core.is_searching
@@ -211,6 +216,9 @@ impl WorkerContext {
                 return core;
             }
             lifo_polls += 1;
+            self.shared
+                .stats
+                .record_worker(self.index, Event::LifoHit, 1);
             task = next;
         }
     }
@@ -228,6 +236,7 @@ impl WorkerContext {
             return Some(task);
         }
         if let Some(task) = shared.remotes[self.index].lifo_take() {
+            shared.stats.record_worker(self.index, Event::LifoHit, 1);
             return Some(task);
         }
         self.take_global_share(core)
@@ -268,8 +277,17 @@ impl WorkerContext {
             if victim == self.index {
                 continue;
             }
-            if let Some((task, _moved)) = shared.remotes[victim].stealer.steal_into(&mut core.queue)
+            shared
+                .stats
+                .record_worker(self.index, Event::StealAttempt, 1);
+            if let Some((task, moved)) = shared.remotes[victim].stealer.steal_into(&mut core.queue)
             {
+                shared
+                    .stats
+                    .record_worker(self.index, Event::StealSuccess, 1);
+                shared
+                    .stats
+                    .record_worker(self.index, Event::TasksStolen, moved as u64);
                 return Some(task);
             }
         }
@@ -299,6 +317,7 @@ impl WorkerContext {
             }
             shared.notify_if_work_pending();
         }
+        shared.stats.record_worker(self.index, Event::Park, 1);
         loop {
             // The core sits in the context while parked, so that a reactor turn made here queues what it
             // wakes in this worker's own ring (LIFO slot first): this thread is awake anyway.
@@ -306,6 +325,9 @@ impl WorkerContext {
                 shared.remotes[self.index].parker.park(&shared.reactor)
             });
             core = parked_core;
+            if let Some(r) = &report {
+                self.record_turn(r);
+            }
             let remote = &shared.remotes[self.index];
             let has_local_work = !core.queue.is_empty() || remote.has_lifo();
             if shared.is_shutdown() {
@@ -331,6 +353,7 @@ impl WorkerContext {
                 awake = true;
             }
             if awake {
+                shared.stats.record_worker(self.index, Event::Unpark, 1);
                 if report.is_some_and(|r| r.io_events > 0 || r.unparked) {
                     // We were in the reactor and are about to run what it woke: hand it to a sleeper.
                     if let Some(i) = shared.idle.any_sleeper() {
@@ -357,8 +380,17 @@ impl WorkerContext {
 
     /// Fires due timers with the core in place, so woken tasks go to this worker's ring.
     fn fire_timers(&self, core: Box<Core>) -> Box<Core> {
-        self.with_core_in_context(core, || self.shared.time.process())
-            .0
+        let (core, fired) = self.with_core_in_context(core, || self.shared.time.process());
+        self.shared
+            .stats
+            .record_worker(self.index, Event::TimersFired, fired as u64);
+        core
+    }
+
+    fn record_turn(&self, report: &crate::reactor::TurnReport) {
+        let stats = &self.shared.stats;
+        stats.record_worker(self.index, Event::ReactorTurn, 1);
+        stats.record_worker(self.index, Event::ReactorEvents, report.io_events as u64);
     }
 
     /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
@@ -368,8 +400,9 @@ impl WorkerContext {
         };
         let (core, result) = self.with_core_in_context(core, || reactor.turn(Some(Duration::ZERO)));
         drop(reactor);
-        if let Err(e) = result {
-            panic!("ferrio: epoll_wait failed: {e}");
+        match result {
+            Ok(report) => self.record_turn(&report),
+            Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
         }
         if self.shared.time.is_due() {
             return self.fire_timers(core);
