@@ -76,7 +76,7 @@ impl Handle {
     /// and panicked; polls; steals; LIFO-slot hits; parks; reactor turns and events; timers fired; budget-forced
     /// yields) and its queue depths, from any thread. Each counter is written by one thread with relaxed
     /// atomics, so reading costs the runtime nothing. With the `stats` cargo feature off, every counter reads
-    /// zero ([`RuntimeStats::enabled`]).
+    /// zero ([`RuntimeStats::enabled`](crate::RuntimeStats::enabled)).
     ///
     /// ```
     /// let rt = ferrio::Runtime::builder().worker_threads(2).build().unwrap();

@@ -5,10 +5,12 @@
 
 mod builder;
 pub(crate) mod context;
+pub(crate) mod debug;
 mod handle;
 pub(crate) mod stats;
 
 pub use builder::Builder;
+pub use debug::DebugEvent;
 pub use handle::{Handle, TryCurrentError};
 pub use stats::{RuntimeStats, WorkerStats};
 
@@ -16,6 +18,7 @@ use crate::blocking::{self, BlockingPool};
 use crate::reactor::Reactor;
 use crate::scheduler::{current_thread, multi_thread, SchedulerHandle};
 use crate::task::Task;
+use debug::DebugState;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -68,6 +71,11 @@ impl Runtime {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let runtime_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let reactor = Reactor::new()?;
+        let debug = DebugState::new(
+            b.debug.unwrap_or_else(debug::env_requests_debug),
+            b.slow_poll_threshold,
+            b.debug_callback.clone(),
+        );
         let blocking = BlockingPool::new(blocking::Config {
             max_threads: b.max_blocking_threads,
             keep_alive: b.thread_keep_alive,
@@ -81,6 +89,7 @@ impl Runtime {
                     runtime_id,
                     b.timer_slack,
                     blocking,
+                    debug,
                 )?;
                 Ok(Runtime {
                     handle: Handle {
@@ -101,7 +110,8 @@ impl Runtime {
                     runtime_id,
                     timer_slack: b.timer_slack,
                 };
-                let (shared, queues) = multi_thread::Shared::new(n, config, reactor, blocking)?;
+                let (shared, queues) =
+                    multi_thread::Shared::new(n, config, reactor, blocking, debug)?;
                 let workers = match multi_thread::spawn_workers(&shared, queues) {
                     Ok(w) => w,
                     Err(e) => {
@@ -189,6 +199,7 @@ impl Runtime {
     /// Shuts the scheduler down, then the blocking pool, sharing one deadline (`None`: wait for workers
     /// without bound, and for blocking jobs up to `blocking::DROP_WAIT`).
     fn shutdown(&mut self, timeout: Option<Duration>) -> usize {
+        self.handle.inner.debug().pending_at_drop();
         let started = Instant::now();
         let workers_left = self.shutdown_scheduler(timeout);
         let deadline = match timeout {
@@ -313,7 +324,8 @@ where
     F::Output: Send + 'static,
 {
     let mut future = Some(future);
-    match context::with_current(|handle| handle.spawn(future.take().expect("spawned once"))) {
+    let at = std::panic::Location::caller();
+    match context::with_current(|handle| handle.spawn_at(future.take().expect("spawned once"), at)) {
         Some(task) => task,
         None => panic!(
             "ferrio::spawn called outside a runtime: call it from inside block_on, run or a task, or use \
@@ -352,9 +364,10 @@ where
     F::Output: 'static,
 {
     let mut future = Some(future);
+    let at = std::panic::Location::caller();
     let spawned = context::with_current(|handle| {
         match handle {
-        SchedulerHandle::CurrentThread(shared) => shared.spawn_local(future.take().expect("spawned once")),
+        SchedulerHandle::CurrentThread(shared) => shared.spawn_local(future.take().expect("spawned once"), at),
         SchedulerHandle::MultiThread(_) => panic!(
             "ferrio::spawn_local called on the multi-thread flavour, whose tasks move between threads; build \
              the runtime with Builder::current_thread() to run futures that are not Send"

@@ -14,9 +14,10 @@
 use crate::loom::{AtomicBool, AtomicUsize, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::context;
+use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
 use crate::scheduler::SchedulerHandle;
-use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task};
+use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::{set_timer_slack, TimeDriver};
 use crossbeam_queue::SegQueue;
 use std::cell::{Cell, RefCell};
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: crate::blocking::BlockingPool,
     /// Counters (`runtime/stats.rs`): the loop thread is worker 0.
     stats: RuntimeCounters,
+    /// Debug mode (`runtime/debug.rs`).
+    pub(crate) debug: DebugState,
     /// Entries in the run queue at the start of the last tick (a gauge for stats; the queue itself is only
     /// reachable from the loop thread).
     queue_depth: AtomicUsize,
@@ -111,6 +114,7 @@ impl Shared {
         runtime_id: u64,
         timer_slack: Duration,
         blocking: crate::blocking::BlockingPool,
+        debug: DebugState,
     ) -> std::io::Result<Arc<Shared>> {
         let time = Arc::new(TimeDriver::new(reactor.registry(), 0, runtime_id)?);
         Ok(Arc::new(Shared {
@@ -132,12 +136,17 @@ impl Shared {
             time,
             blocking,
             stats: RuntimeCounters::new(runtime_id, 1),
+            debug,
             queue_depth: AtomicUsize::new(0),
             timer_slack,
         }))
     }
 
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        future: F,
+        at: &'static std::panic::Location<'static>,
+    ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -145,6 +154,7 @@ impl Shared {
         let (task, notified) = task::bind(future, self.clone(), &self.owned);
         if let Some(notified) = notified {
             self.stats.record(Event::Spawned, 1);
+            self.debug.on_spawn(task.id(), at);
             self.schedule_entry(Entry::Task(notified));
         }
         task
@@ -157,7 +167,11 @@ impl Shared {
     }
 
     /// Spawns a `!Send` future. Must be called on the owner thread, inside `block_on`.
-    pub(crate) fn spawn_local<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
+    pub(crate) fn spawn_local<F>(
+        self: &Arc<Self>,
+        future: F,
+        at: &'static std::panic::Location<'static>,
+    ) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -171,6 +185,7 @@ impl Shared {
         let (task, notified) = task::bind(future, LocalScheduler(self.clone()), &self.owned);
         if let Some(notified) = notified {
             self.stats.record(Event::Spawned, 1);
+            self.debug.on_spawn(task.id(), at);
             self.schedule_entry(Entry::Task(notified));
         }
         task
@@ -375,7 +390,18 @@ impl LoopContext {
                 match entry {
                     Entry::Task(task) => {
                         shared.stats.record_worker(0, Event::Polled, 1);
-                        task.run();
+                        if shared.debug.enabled() {
+                            let id = task.task().id();
+                            let at = shared.debug.spawned_at(id);
+                            let start = std::time::Instant::now();
+                            task.run();
+                            let took = start.elapsed();
+                            if took > shared.debug.slow_poll_threshold() {
+                                shared.debug.slow_poll(id, at, took);
+                            }
+                        } else {
+                            task.run();
+                        }
                         self.with_core(|core| core.polls_since_reactor += 1);
                     }
                     Entry::Main(g) if g == generation && output.is_none() => {
@@ -482,8 +508,12 @@ impl Schedule for Arc<Shared> {
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
     }
-    fn task_finished(&self, outcome: Outcome) {
+    fn task_finished(&self, id: TaskId, outcome: Outcome) {
         self.stats.record(Event::from(outcome), 1);
+        self.debug.on_finish(id, outcome == Outcome::Panicked);
+    }
+    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
+        self.debug.unretrieved_panic(id, message);
     }
 }
 
@@ -500,8 +530,11 @@ impl Schedule for LocalScheduler {
         self.0.local_live.fetch_sub(1, SeqCst);
         self.0.owned.remove(task)
     }
-    fn task_finished(&self, outcome: Outcome) {
-        self.0.task_finished(outcome);
+    fn task_finished(&self, id: TaskId, outcome: Outcome) {
+        self.0.task_finished(id, outcome);
+    }
+    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
+        self.0.unretrieved_panic(id, message);
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod multi_thread;
 
 use crate::task::Task;
 use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 
 /// A cloneable reference to one runtime's scheduler.
@@ -19,7 +20,17 @@ pub(crate) enum SchedulerHandle {
 }
 
 impl SchedulerHandle {
+    #[track_caller]
     pub(crate) fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_at(future, Location::caller())
+    }
+
+    /// `spawn`, with the caller's location given (debug mode records it).
+    pub(crate) fn spawn_at<F>(&self, future: F, at: &'static Location<'static>) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -29,8 +40,8 @@ impl SchedulerHandle {
             "ferrio: spawn on a runtime that has been shut down (the Runtime was dropped or shut down)"
         );
         match self {
-            SchedulerHandle::MultiThread(shared) => shared.spawn(future),
-            SchedulerHandle::CurrentThread(shared) => shared.spawn(future),
+            SchedulerHandle::MultiThread(shared) => shared.spawn(future, at),
+            SchedulerHandle::CurrentThread(shared) => shared.spawn(future, at),
         }
     }
 
@@ -73,6 +84,13 @@ impl SchedulerHandle {
         match self {
             SchedulerHandle::MultiThread(shared) => shared.stats(),
             SchedulerHandle::CurrentThread(shared) => shared.stats(),
+        }
+    }
+
+    pub(crate) fn debug(&self) -> &crate::runtime::debug::DebugState {
+        match self {
+            SchedulerHandle::MultiThread(shared) => &shared.debug,
+            SchedulerHandle::CurrentThread(shared) => &shared.debug,
         }
     }
 

@@ -108,6 +108,14 @@ impl TaskError {
         matches!(self.kind, Kind::Panicked { .. })
     }
 
+    /// The panic message (`&str` or `String` payloads), if the task panicked with one.
+    pub(crate) fn panic_message(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Panicked { message, .. } => message.as_deref(),
+            Kind::Cancelled => None,
+        }
+    }
+
     /// The id of the task that failed.
     pub fn id(&self) -> TaskId {
         self.id

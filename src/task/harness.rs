@@ -164,12 +164,14 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 _ => Outcome::Completed,
             };
         });
-        // Our reference keeps the cell (and the hook in it) alive until the end of this function.
-        self.cell().scheduler.task_finished(outcome);
+        // Before the awaiter is woken, so that it finds the task counted (stats). Our reference keeps the cell,
+        // and the hook in it, alive.
+        self.cell().scheduler.task_finished(header.id, outcome);
         if !snapshot.has_join_interest() {
             // Nobody will read the output: drop it here (raw.rs invariant 2, last case).
             // SAFETY: the handle is gone, so stage access is ours.
             let old = mem::replace(unsafe { self.stage_mut() }, Stage::Consumed);
+            self.report_if_unretrieved_panic(&old);
             quietly(move || drop(old));
         } else if snapshot.has_join_waker() {
             header.join_waker.with(|slot| {
@@ -196,6 +198,18 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         }
     }
 
+    /// An output being dropped unread: if it is a panic, tell the scheduler (debug mode reports it).
+    fn report_if_unretrieved_panic(&self, stage: &Stage<F>) {
+        if let Stage::Finished(Err(e)) = stage {
+            if e.is_panic() {
+                let message = e.panic_message().map(str::to_owned);
+                self.cell()
+                    .scheduler
+                    .unretrieved_panic(self.cell().header.id, message);
+            }
+        }
+    }
+
     fn dealloc(self) {
         // SAFETY: the last reference is gone, so nobody else can reach the cell; it was created by
         // `Box::new` in `Cell::allocate` with this exact type.
@@ -219,6 +233,7 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         if before.is_complete() {
             // SAFETY: COMPLETE with JOIN_INTEREST (ours until this call): the output is ours to drop.
             let old = mem::replace(unsafe { self.stage_mut() }, Stage::Consumed);
+            self.report_if_unretrieved_panic(&old);
             quietly(move || drop(old));
         }
         if !before.is_complete() || !before.has_join_waker() {

@@ -52,10 +52,16 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
         let _ = task;
     }
 
-    /// The task completed on this thread with `outcome` (for stats). Called by the completing thread, while it
-    /// still holds a reference to the task.
-    fn task_finished(&self, outcome: Outcome) {
-        let _ = outcome;
+    /// The task completed on this thread with `outcome` (for stats and debug mode). Called by the completing
+    /// thread, while it still holds a reference to the task.
+    fn task_finished(&self, id: TaskId, outcome: Outcome) {
+        let _ = (id, outcome);
+    }
+
+    /// The task panicked and nobody will read its output: its handle was dropped before or after it
+    /// finished, without taking the output (debug mode's "Task exception was never retrieved").
+    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
+        let _ = (id, message);
     }
 
     /// A poll of the task spent its whole cooperative budget (for stats). Called by the polling thread.

@@ -24,8 +24,9 @@ mod worker;
 
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, Condvar, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
+use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
-use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task};
+use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::TimeDriver;
 use crossbeam_queue::SegQueue;
 use idle::Idle;
@@ -74,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: crate::blocking::BlockingPool,
     /// Per-worker counters (`runtime/stats.rs`).
     pub(crate) stats: RuntimeCounters,
+    /// Debug mode (`runtime/debug.rs`).
+    pub(crate) debug: DebugState,
     shutdown: AtomicBool,
     /// Worker threads started.
     pub(crate) started: crate::loom::AtomicUsize,
@@ -103,6 +106,7 @@ impl Shared {
         config: Config,
         reactor: Reactor,
         blocking: crate::blocking::BlockingPool,
+        debug: DebugState,
     ) -> std::io::Result<(Arc<Shared>, Vec<queue::LocalQueue>)> {
         let mut locals = Vec::with_capacity(num_workers);
         let remotes = (0..num_workers)
@@ -129,6 +133,7 @@ impl Shared {
             time,
             blocking,
             stats: RuntimeCounters::new(config.runtime_id, num_workers),
+            debug,
             shutdown: AtomicBool::new(false),
             started: crate::loom::AtomicUsize::new(0),
             exited: Mutex::new(0),
@@ -143,7 +148,11 @@ impl Shared {
     }
 
     /// Spawns a task (`Send` future) onto this runtime.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> Task<F::Output>
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        future: F,
+        at: &'static std::panic::Location<'static>,
+    ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -151,6 +160,7 @@ impl Shared {
         let (task, notified) = task::bind(future, self.clone(), &self.owned);
         if let Some(notified) = notified {
             self.stats.record(Event::Spawned, 1);
+            self.debug.on_spawn(task.id(), at);
             self.schedule_task(notified, false);
         }
         task
@@ -297,8 +307,13 @@ impl Schedule for Arc<Shared> {
         self.owned.remove(task)
     }
 
-    fn task_finished(&self, outcome: Outcome) {
+    fn task_finished(&self, id: TaskId, outcome: Outcome) {
         self.stats.record(Event::from(outcome), 1);
+        self.debug.on_finish(id, outcome == Outcome::Panicked);
+    }
+
+    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
+        self.debug.unretrieved_panic(id, message);
     }
 
     fn budget_spent(&self) {

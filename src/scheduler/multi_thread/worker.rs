@@ -200,7 +200,11 @@ impl WorkerContext {
             self.shared
                 .stats
                 .record_worker(self.index, Event::Polled, 1);
-            core = self.with_core_in_context(core, || task.run()).0;
+            core = if self.shared.debug.enabled() {
+                self.run_timed(core, task)
+            } else {
+                self.with_core_in_context(core, || task.run()).0
+            };
             if std::mem::take(&mut core.notify_after_poll)
                 && !core.is_searching
                 && !core.queue.is_empty()
@@ -363,6 +367,20 @@ impl WorkerContext {
                 return core;
             }
         }
+    }
+
+    /// Debug mode: runs `task` and reports the poll if it took longer than the slow-poll threshold.
+    fn run_timed(&self, core: Box<Core>, task: Notified) -> Box<Core> {
+        let debug = &self.shared.debug;
+        let id = task.task().id();
+        let at = debug.spawned_at(id);
+        let start = std::time::Instant::now();
+        let core = self.with_core_in_context(core, || task.run()).0;
+        let took = start.elapsed();
+        if took > debug.slow_poll_threshold() {
+            debug.slow_poll(id, at, took);
+        }
+        core
     }
 
     /// Runs `f` with the core in this thread's context, so that whatever `f` wakes or spawns reaches the
