@@ -21,21 +21,25 @@ pub(crate) mod sealed {
 }
 use sealed::Stream;
 
-/// The reading half of a stream, borrowed from it ([`TcpStream::split`](super::TcpStream::split)).
+/// The reading half of a stream, borrowed from it ([`TcpStream::split`](super::TcpStream::split),
+/// [`UnixStream::split`](super::UnixStream::split)).
 #[derive(Debug)]
 pub struct ReadHalf<'a, S>(pub(crate) &'a S);
 
-/// The writing half of a stream, borrowed from it ([`TcpStream::split`](super::TcpStream::split)).
+/// The writing half of a stream, borrowed from it ([`TcpStream::split`](super::TcpStream::split),
+/// [`UnixStream::split`](super::UnixStream::split)).
 #[derive(Debug)]
 pub struct WriteHalf<'a, S>(pub(crate) &'a S);
 
-/// The reading half of a stream, owned ([`TcpStream::into_split`](super::TcpStream::into_split)).
+/// The reading half of a stream, owned ([`TcpStream::into_split`](super::TcpStream::into_split),
+/// [`UnixStream::into_split`](super::UnixStream::into_split)).
 #[derive(Debug)]
 pub struct OwnedReadHalf<S: Stream> {
     stream: Arc<S>,
 }
 
-/// The writing half of a stream, owned ([`TcpStream::into_split`](super::TcpStream::into_split)).
+/// The writing half of a stream, owned ([`TcpStream::into_split`](super::TcpStream::into_split),
+/// [`UnixStream::into_split`](super::UnixStream::into_split)).
 /// Dropping it shuts the writing side down (the peer reads end of stream).
 #[derive(Debug)]
 pub struct OwnedWriteHalf<S: Stream> {

@@ -1,11 +1,13 @@
 //! The read and write paths shared by the stream sockets (TCP and Unix): one `poll_*` function each, on an
-//! `AsyncFd` whose inner socket reads and writes through a shared reference, and a macro that implements
-//! the futures-io traits for a stream type and for a shared reference to it.
+//! `AsyncFd` whose inner socket reads through a shared reference, and a macro that implements the
+//! futures-io traits for a stream type and for a shared reference to it. Writes go straight to the
+//! descriptor with `send`/`sendmsg(MSG_NOSIGNAL)` (`sys.rs`), never through the inner type's `write`, so no
+//! stream type can raise SIGPIPE.
 
 use super::sys;
 use crate::io::AsyncFd;
 use crate::reactor::Direction;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 
@@ -24,20 +26,19 @@ where
     io.poll_io_stream(cx, Direction::Read, buf.len(), |mut s| s.read(buf))
 }
 
-pub(crate) fn poll_write<T>(
+pub(crate) fn poll_write<T: AsRawFd>(
     io: &AsyncFd<T>,
     cx: &mut Context<'_>,
     buf: &[u8],
-) -> Poll<io::Result<usize>>
-where
-    T: AsRawFd,
-    for<'a> &'a T: Write,
-{
+) -> Poll<io::Result<usize>> {
     if buf.is_empty() {
         return Poll::Ready(Ok(0));
     }
-    // std's socket `write` is `send(MSG_NOSIGNAL)`: no SIGPIPE.
-    io.poll_io_stream(cx, Direction::Write, buf.len(), |mut s| s.write(buf))
+    // `send(MSG_NOSIGNAL)`, not the inner type's `write`: that is `write(2)` for a Unix stream, which raises
+    // SIGPIPE when the peer is gone.
+    io.poll_io_stream(cx, Direction::Write, buf.len(), |s| {
+        sys::send(s.as_raw_fd(), buf)
+    })
 }
 
 pub(crate) fn poll_write_vectored<T: AsRawFd>(

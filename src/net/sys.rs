@@ -3,6 +3,46 @@
 use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
 
+/// `send(fd, buf, MSG_NOSIGNAL)`: a write that returns `EPIPE` instead of raising SIGPIPE when the peer is
+/// gone. std's `write` on a TCP socket is this call already, but on a Unix stream it is `write(2)`, which
+/// raises the signal.
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call; the kernel only reads it.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the process id, user id and group id of the peer of a Unix
+/// socket, as they were when it connected (or when the pair was made).
+pub(crate) fn peer_cred(fd: RawFd) -> io::Result<libc::ucred> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes and `len` holds `cred`'s size, so the kernel writes at
+    // most that many bytes into it.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(cred)
+    }
+}
+
 /// `sendmsg(fd, bufs, MSG_NOSIGNAL)`: a vectored write that returns `EPIPE` instead of raising SIGPIPE when
 /// the peer is gone (`writev`, which std's `write_vectored` uses, raises it).
 pub(crate) fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {

@@ -1,0 +1,149 @@
+//! Unix datagram sockets on both flavours: pairs keep message boundaries and wake a receiver per message,
+//! bound sockets send_to/recv_from and reply by name, connected sockets refuse strangers, abstract names,
+//! and errors for missing paths. (Streams and listeners: `net_unix.rs`.)
+
+mod support;
+
+use ferrio::net::UnixDatagram;
+use std::io::ErrorKind;
+use std::os::linux::net::SocketAddrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use support::Flavors;
+
+/// Generous bound for anything that should take milliseconds: only a hang trips it.
+const HANG: Duration = Duration::from_secs(20);
+
+/// A socket path under the temp dir, unique to this process and call, removed when dropped.
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(tag: &str) -> TempPath {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "ferrio-dgram-{tag}-{}-{n}.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        TempPath(path)
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn datagram_pair_keeps_message_boundaries() {
+    Flavors::each(|_, rt| {
+        rt.block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            assert!(a.local_addr().unwrap().is_unnamed());
+            assert!(a.peer_addr().unwrap().is_unnamed());
+            a.send(b"one").await.unwrap();
+            a.send(b"three").await.unwrap();
+            a.send(b"").await.unwrap();
+            let mut buf = [0u8; 64];
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 3);
+            assert_eq!(&buf[..3], b"one");
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 5);
+            assert_eq!(&buf[..5], b"three");
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 0);
+            assert_eq!(
+                b.try_recv(&mut buf).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+
+            // A receiver in another task wakes for each message.
+            let receiver = ferrio::spawn(async move {
+                let mut total = 0;
+                let mut buf = [0u8; 64];
+                for i in 0..100usize {
+                    let n = b.recv(&mut buf).await.unwrap();
+                    assert_eq!(n, i % 50, "message {i}");
+                    total += n;
+                }
+                total
+            });
+            for i in 0..100usize {
+                a.send(&vec![7u8; i % 50]).await.unwrap();
+            }
+            let total = ferrio::time::timeout(HANG, receiver)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(total, (0..100).map(|i| i % 50).sum::<usize>());
+        });
+    });
+}
+
+#[test]
+fn bound_datagram_sockets_send_to_and_recv_from() {
+    Flavors::each(|_, rt| {
+        let a_path = TempPath::new("dgram-a");
+        let b_path = TempPath::new("dgram-b");
+        rt.block_on(async {
+            let a = UnixDatagram::bind(&a_path).unwrap();
+            let b = UnixDatagram::bind(&b_path).unwrap();
+            assert_eq!(a.local_addr().unwrap().as_pathname(), Some(a_path.as_ref()));
+            assert_eq!(a.send_to(b"request", &b_path).await.unwrap(), 7);
+            let mut buf = [0u8; 64];
+            let (n, from) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"request");
+            let reply_to = from.as_pathname().expect("a bound sender has a name");
+            assert_eq!(reply_to, a_path.as_ref());
+            b.send_to(b"reply", reply_to).await.unwrap();
+            let (n, from) = a.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"reply");
+            assert_eq!(from.as_pathname(), Some(b_path.as_ref()));
+
+            // Connected: `send`/`recv`, and a third socket may no longer send to it.
+            a.connect(&b_path).unwrap();
+            assert_eq!(a.peer_addr().unwrap().as_pathname(), Some(b_path.as_ref()));
+            a.send(b"connected").await.unwrap();
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 9);
+            let third = UnixDatagram::unbound().unwrap();
+            let err = third.send_to(b"x", &a_path).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+
+            let missing = TempPath::new("dgram-missing");
+            let err = a.send_to(b"x", &missing).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+            let err = a.connect(&missing).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        });
+    });
+}
+
+#[test]
+fn abstract_names_need_no_file() {
+    Flavors::each(|_, rt| {
+        rt.block_on(async {
+            let mut buf = [0u8; 8];
+            let a_name = std::os::unix::net::SocketAddr::from_abstract_name(format!(
+                "ferrio-dgram-{}",
+                std::process::id()
+            ))
+            .unwrap();
+            let a = UnixDatagram::bind_addr(&a_name).unwrap();
+            let b = UnixDatagram::unbound().unwrap();
+            b.connect_addr(&a_name).unwrap();
+            b.send(b"hi").await.unwrap();
+            let (n, from) = a.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"hi");
+            assert!(from.is_unnamed(), "an unbound sender has no name");
+            b.send_to_addr(b"to", &a_name).await.unwrap();
+            assert_eq!(a.recv(&mut buf).await.unwrap(), 2);
+        });
+    });
+}
