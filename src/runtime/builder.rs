@@ -25,6 +25,7 @@ pub struct Builder {
     pub(super) debug: Option<bool>,
     pub(super) slow_poll_threshold: Duration,
     pub(super) debug_callback: Option<super::debug::DebugCallback>,
+    pub(super) trace: Option<usize>,
 }
 
 impl Builder {
@@ -41,6 +42,7 @@ impl Builder {
             debug: None,
             slow_poll_threshold: super::debug::DEFAULT_SLOW_POLL,
             debug_callback: None,
+            trace: None,
         }
     }
 
@@ -135,6 +137,15 @@ impl Builder {
         self
     }
 
+    /// Records the internals trace: each worker keeps its newest `capacity` events (polls, wakes, steals,
+    /// parks, reactor turns, timer firings) in a ring buffer, written out by
+    /// [`Runtime::dump_trace`](crate::Runtime::dump_trace) as Chrome trace-event JSON. Off by default; when
+    /// off it costs one `None` check per event site. Zero is rejected by `build`.
+    pub fn trace(&mut self, capacity: usize) -> &mut Self {
+        self.trace = Some(capacity);
+        self
+    }
+
     /// Builds the runtime. Errors: `InvalidInput` for `worker_threads(0)`, `max_blocking_threads(0)` or a zero interval; otherwise
     /// whatever creating epoll, the eventfd or a thread returned.
     pub fn build(&mut self) -> io::Result<Runtime> {
@@ -148,6 +159,12 @@ impl Builder {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "ferrio: event_interval and global_queue_interval must be at least 1",
+            ));
+        }
+        if self.trace == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ferrio: trace(0): the trace needs room for at least one event per worker",
             ));
         }
         if self.max_blocking_threads == 0 {
@@ -174,6 +191,7 @@ impl fmt::Debug for Builder {
             .field("debug", &self.debug)
             .field("slow_poll_threshold", &self.slow_poll_threshold)
             .field("on_debug_event", &self.debug_callback.is_some())
+            .field("trace", &self.trace)
             .finish()
     }
 }

@@ -91,6 +91,17 @@ impl Handle {
         self.inner.stats()
     }
 
+    /// Writes the internals trace; see [`Runtime::dump_trace`](crate::Runtime::dump_trace).
+    pub fn dump_trace(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        match self.inner.tracer() {
+            Some(tracer) => tracer.dump(path.as_ref()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "ferrio: dump_trace: this runtime records no trace; build it with Builder::trace(capacity)",
+            )),
+        }
+    }
+
     /// Timers (sleeps, timeouts, intervals) registered on this runtime and not yet fired (a snapshot).
     /// Dropping a `Sleep` removes its timer at once, so this counts live timers only.
     pub fn pending_timers(&self) -> usize {

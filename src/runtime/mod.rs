@@ -8,6 +8,7 @@ pub(crate) mod context;
 pub(crate) mod debug;
 mod handle;
 pub(crate) mod stats;
+pub(crate) mod trace;
 
 pub use builder::Builder;
 pub use debug::DebugEvent;
@@ -90,6 +91,7 @@ impl Runtime {
                     b.timer_slack,
                     blocking,
                     debug,
+                    b.trace,
                 )?;
                 Ok(Runtime {
                     handle: Handle {
@@ -111,7 +113,7 @@ impl Runtime {
                     timer_slack: b.timer_slack,
                 };
                 let (shared, queues) =
-                    multi_thread::Shared::new(n, config, reactor, blocking, debug)?;
+                    multi_thread::Shared::new(n, config, reactor, blocking, debug, b.trace)?;
                 let workers = match multi_thread::spawn_workers(&shared, queues) {
                     Ok(w) => w,
                     Err(e) => {
@@ -174,6 +176,16 @@ impl Runtime {
     /// A snapshot of the runtime's counters and queue depths. See [`Handle::stats`].
     pub fn stats(&self) -> RuntimeStats {
         self.handle.stats()
+    }
+
+    /// Writes the internals trace recorded so far (`Builder::trace`) to `path` as Chrome trace-event JSON:
+    /// open it in Perfetto (ui.perfetto.dev) or chrome://tracing, one track per worker. Events: each poll
+    /// (task id, duration), wake (local, LIFO, remote, from I/O, from a timer), steal (victim, count), park,
+    /// reactor turn (event count, duration) and timer firing. Each worker keeps its newest `capacity` events.
+    ///
+    /// Errors: `InvalidInput` if the runtime was built without `Builder::trace`; otherwise the file's.
+    pub fn dump_trace(&self, path: impl AsRef<std::path::Path>) -> io::Result<()> {
+        self.handle.dump_trace(path)
     }
 
     /// A cloneable handle to spawn onto this runtime from any thread.

@@ -223,6 +223,11 @@ impl RuntimeCounters {
     }
 }
 
+/// (runtime id, worker index) of the worker this thread is, or (0, 0) (the trace uses it too).
+pub(crate) fn home() -> (u64, usize) {
+    HOME.with(Cell::get)
+}
+
 /// Marks this thread as worker `index` of runtime `runtime_id` until the guard is dropped (which restores
 /// what was there: a current-thread `block_on` may run inside another runtime's blocking job).
 pub(crate) fn set_home(runtime_id: u64, index: usize) -> HomeGuard {

@@ -16,6 +16,7 @@ use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::context;
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
+use crate::runtime::trace::{self, Record, Tracer, WakeKind};
 use crate::scheduler::SchedulerHandle;
 use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::{set_timer_slack, TimeDriver};
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     stats: RuntimeCounters,
     /// Debug mode (`runtime/debug.rs`).
     pub(crate) debug: DebugState,
+    /// The internals trace, when enabled (`runtime/trace.rs`).
+    pub(crate) trace: Option<Tracer>,
     /// Entries in the run queue at the start of the last tick (a gauge for stats; the queue itself is only
     /// reachable from the loop thread).
     queue_depth: AtomicUsize,
@@ -115,6 +118,7 @@ impl Shared {
         timer_slack: Duration,
         blocking: crate::blocking::BlockingPool,
         debug: DebugState,
+        trace_capacity: Option<usize>,
     ) -> std::io::Result<Arc<Shared>> {
         let time = Arc::new(TimeDriver::new(reactor.registry(), 0, runtime_id)?);
         Ok(Arc::new(Shared {
@@ -137,6 +141,7 @@ impl Shared {
             blocking,
             stats: RuntimeCounters::new(runtime_id, 1),
             debug,
+            trace: trace_capacity.map(|c| Tracer::new(runtime_id, 1, c)),
             queue_depth: AtomicUsize::new(0),
             timer_slack,
         }))
@@ -222,6 +227,7 @@ impl Shared {
             match ctx.core.try_borrow_mut() {
                 Ok(mut core) => match core.as_mut() {
                     Some(core) => {
+                        trace_wake(self, &entry, WakeKind::Local);
                         core.queue.push_back(entry);
                         None
                     }
@@ -233,6 +239,7 @@ impl Shared {
     }
 
     fn push_remote(&self, entry: Entry) {
+        trace_wake(self, &entry, WakeKind::Remote);
         self.remote.push(entry);
         self.unpark();
         self.drain_if_closed();
@@ -390,15 +397,8 @@ impl LoopContext {
                 match entry {
                     Entry::Task(task) => {
                         shared.stats.record_worker(0, Event::Polled, 1);
-                        if shared.debug.enabled() {
-                            let id = task.task().id();
-                            let at = shared.debug.spawned_at(id);
-                            let start = std::time::Instant::now();
-                            task.run();
-                            let took = start.elapsed();
-                            if took > shared.debug.slow_poll_threshold() {
-                                shared.debug.slow_poll(id, at, took);
-                            }
+                        if shared.debug.enabled() || shared.trace.is_some() {
+                            run_observed(shared, task);
                         } else {
                             task.run();
                         }
@@ -420,7 +420,13 @@ impl LoopContext {
                     self.turn_reactor();
                     // asyncio moves due timers to the ready queue before each batch.
                     if shared.time.is_due() {
-                        let fired = shared.time.process();
+                        let fired = trace::waking_from(WakeKind::Timer, || shared.time.process());
+                        if let Some(tracer) = &shared.trace {
+                            tracer.record(Record::TimersFired {
+                                count: fired,
+                                at: tracer.now(),
+                            });
+                        }
                         shared
                             .stats
                             .record_worker(0, Event::TimersFired, fired as u64);
@@ -460,7 +466,15 @@ impl LoopContext {
         if parks {
             shared.stats.record_worker(0, Event::Park, 1);
         }
-        let result = reactor.turn(timeout);
+        let trace_start = shared.trace.as_ref().map(|t| t.now());
+        let result = trace::waking_from(WakeKind::Io, || reactor.turn(timeout));
+        if let (Some(tracer), Some(start), Ok(report)) = (&shared.trace, trace_start, &result) {
+            tracer.record(Record::ReactorTurn {
+                events: report.io_events,
+                start,
+                dur: tracer.now() - start,
+            });
+        }
         shared.park_state.store(RUNNING, SeqCst);
         if parks {
             shared.stats.record_worker(0, Event::Unpark, 1);
@@ -475,6 +489,42 @@ impl LoopContext {
         if let Err(e) = result {
             panic!("ferrio: epoll_wait failed: {e}");
         }
+    }
+}
+
+/// Runs `task` timed, for debug mode (slow polls) and the trace (the poll's record).
+fn run_observed(shared: &Shared, task: Notified) {
+    let debug = &shared.debug;
+    let id = task.task().id();
+    let at = if debug.enabled() {
+        debug.spawned_at(id)
+    } else {
+        None
+    };
+    let trace_start = shared.trace.as_ref().map(|t| t.now());
+    let start = std::time::Instant::now();
+    task.run();
+    let took = start.elapsed();
+    if debug.enabled() && took > debug.slow_poll_threshold() {
+        debug.slow_poll(id, at, took);
+    }
+    if let (Some(tracer), Some(start)) = (&shared.trace, trace_start) {
+        tracer.record(Record::Poll {
+            task: id.as_u64(),
+            start,
+            dur: took.as_nanos() as u64,
+        });
+    }
+}
+
+/// The trace record of a wake of `entry` (the main future is not a task: not traced).
+fn trace_wake(shared: &Shared, entry: &Entry, default: WakeKind) {
+    if let (Some(tracer), Entry::Task(task)) = (&shared.trace, entry) {
+        tracer.record(Record::Wake {
+            task: task.task().id().as_u64(),
+            kind: trace::wake_kind(default),
+            at: tracer.now(),
+        });
     }
 }
 

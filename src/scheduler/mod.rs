@@ -94,6 +94,13 @@ impl SchedulerHandle {
         }
     }
 
+    pub(crate) fn tracer(&self) -> Option<&crate::runtime::trace::Tracer> {
+        match self {
+            SchedulerHandle::MultiThread(shared) => shared.trace.as_ref(),
+            SchedulerHandle::CurrentThread(shared) => shared.trace.as_ref(),
+        }
+    }
+
     pub(crate) fn live_tasks(&self) -> usize {
         match self {
             SchedulerHandle::MultiThread(shared) => shared.live_tasks(),

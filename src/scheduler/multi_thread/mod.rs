@@ -26,6 +26,7 @@ use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, Condvar, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
+use crate::runtime::trace::{self, Record, Tracer, WakeKind};
 use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::TimeDriver;
 use crossbeam_queue::SegQueue;
@@ -77,6 +78,8 @@ pub(crate) struct Shared {
     pub(crate) stats: RuntimeCounters,
     /// Debug mode (`runtime/debug.rs`).
     pub(crate) debug: DebugState,
+    /// The internals trace, when enabled (`runtime/trace.rs`).
+    pub(crate) trace: Option<Tracer>,
     shutdown: AtomicBool,
     /// Worker threads started.
     pub(crate) started: crate::loom::AtomicUsize,
@@ -107,6 +110,7 @@ impl Shared {
         reactor: Reactor,
         blocking: crate::blocking::BlockingPool,
         debug: DebugState,
+        trace_capacity: Option<usize>,
     ) -> std::io::Result<(Arc<Shared>, Vec<queue::LocalQueue>)> {
         let mut locals = Vec::with_capacity(num_workers);
         let remotes = (0..num_workers)
@@ -134,6 +138,7 @@ impl Shared {
             blocking,
             stats: RuntimeCounters::new(config.runtime_id, num_workers),
             debug,
+            trace: trace_capacity.map(|c| Tracer::new(config.runtime_id, num_workers, c)),
             shutdown: AtomicBool::new(false),
             started: crate::loom::AtomicUsize::new(0),
             exited: Mutex::new(0),
@@ -189,6 +194,13 @@ impl Shared {
 
     /// Queues a task from outside the workers and wakes a sleeper if nobody is searching.
     fn push_remote(&self, task: Notified) {
+        if let Some(tracer) = &self.trace {
+            tracer.record(Record::Wake {
+                task: task.task().id().as_u64(),
+                kind: trace::wake_kind(WakeKind::Remote),
+                at: tracer.now(),
+            });
+        }
         self.inject.push(task);
         self.notify_parked();
         // A push that lands after shutdown drained the queue would never be released (and its task would

@@ -18,6 +18,7 @@ use super::queue::{LocalQueue, CAPACITY};
 use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
 use crate::runtime::context;
 use crate::runtime::stats::{self, Event};
+use crate::runtime::trace::{self, Record, WakeKind};
 use crate::scheduler::SchedulerHandle;
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
@@ -166,6 +167,18 @@ pub(super) fn try_schedule_local(
 
 impl WorkerContext {
     fn schedule_local(&self, core: &mut Core, task: Notified, is_yield: bool) {
+        if let Some(tracer) = &self.shared.trace {
+            let default = if is_yield {
+                WakeKind::Local
+            } else {
+                WakeKind::Lifo
+            };
+            tracer.record(Record::Wake {
+                task: task.task().id().as_u64(),
+                kind: trace::wake_kind(default),
+                at: tracer.now(),
+            });
+        }
         let remote = &self.shared.remotes[self.index];
         let overflow = |batch| self.shared.push_overflow(batch);
         // A task woken during its own poll goes behind the others; any other wake takes the LIFO slot (it
@@ -200,8 +213,8 @@ impl WorkerContext {
             self.shared
                 .stats
                 .record_worker(self.index, Event::Polled, 1);
-            core = if self.shared.debug.enabled() {
-                self.run_timed(core, task)
+            core = if self.shared.debug.enabled() || self.shared.trace.is_some() {
+                self.run_observed(core, task)
             } else {
                 self.with_core_in_context(core, || task.run()).0
             };
@@ -286,6 +299,13 @@ impl WorkerContext {
                 .record_worker(self.index, Event::StealAttempt, 1);
             if let Some((task, moved)) = shared.remotes[victim].stealer.steal_into(&mut core.queue)
             {
+                if let Some(tracer) = &shared.trace {
+                    tracer.record(Record::Steal {
+                        victim,
+                        count: moved,
+                        at: tracer.now(),
+                    });
+                }
                 shared
                     .stats
                     .record_worker(self.index, Event::StealSuccess, 1);
@@ -325,9 +345,23 @@ impl WorkerContext {
         loop {
             // The core sits in the context while parked, so that a reactor turn made here queues what it
             // wakes in this worker's own ring (LIFO slot first): this thread is awake anyway.
+            let park_start = shared.trace.as_ref().map(|t| t.now());
             let (parked_core, report) = self.with_core_in_context(core, || {
-                shared.remotes[self.index].parker.park(&shared.reactor)
+                trace::waking_from(WakeKind::Io, || {
+                    shared.remotes[self.index].parker.park(&shared.reactor)
+                })
             });
+            if let (Some(tracer), Some(start)) = (&shared.trace, park_start) {
+                let dur = tracer.now() - start;
+                tracer.record(match &report {
+                    Some(r) => Record::ReactorTurn {
+                        events: r.io_events,
+                        start,
+                        dur,
+                    },
+                    None => Record::Parked { start, dur },
+                });
+            }
             core = parked_core;
             if let Some(r) = &report {
                 self.record_turn(r);
@@ -369,16 +403,29 @@ impl WorkerContext {
         }
     }
 
-    /// Debug mode: runs `task` and reports the poll if it took longer than the slow-poll threshold.
-    fn run_timed(&self, core: Box<Core>, task: Notified) -> Box<Core> {
+    /// Runs `task` timed, for debug mode (reports a poll longer than the slow-poll threshold) and the trace
+    /// (records the poll).
+    fn run_observed(&self, core: Box<Core>, task: Notified) -> Box<Core> {
         let debug = &self.shared.debug;
         let id = task.task().id();
-        let at = debug.spawned_at(id);
+        let at = if debug.enabled() {
+            debug.spawned_at(id)
+        } else {
+            None
+        };
         let start = std::time::Instant::now();
+        let trace_start = self.shared.trace.as_ref().map(|t| t.now());
         let core = self.with_core_in_context(core, || task.run()).0;
         let took = start.elapsed();
-        if took > debug.slow_poll_threshold() {
+        if debug.enabled() && took > debug.slow_poll_threshold() {
             debug.slow_poll(id, at, took);
+        }
+        if let (Some(tracer), Some(start)) = (&self.shared.trace, trace_start) {
+            tracer.record(Record::Poll {
+                task: id.as_u64(),
+                start,
+                dur: took.as_nanos() as u64,
+            });
         }
         core
     }
@@ -398,7 +445,15 @@ impl WorkerContext {
 
     /// Fires due timers with the core in place, so woken tasks go to this worker's ring.
     fn fire_timers(&self, core: Box<Core>) -> Box<Core> {
-        let (core, fired) = self.with_core_in_context(core, || self.shared.time.process());
+        let (core, fired) = self.with_core_in_context(core, || {
+            trace::waking_from(WakeKind::Timer, || self.shared.time.process())
+        });
+        if let Some(tracer) = &self.shared.trace {
+            tracer.record(Record::TimersFired {
+                count: fired,
+                at: tracer.now(),
+            });
+        }
         self.shared
             .stats
             .record_worker(self.index, Event::TimersFired, fired as u64);
@@ -416,8 +471,18 @@ impl WorkerContext {
         let Ok(mut reactor) = self.shared.reactor.try_lock() else {
             return core;
         };
-        let (core, result) = self.with_core_in_context(core, || reactor.turn(Some(Duration::ZERO)));
+        let start = self.shared.trace.as_ref().map(|t| t.now());
+        let (core, result) = self.with_core_in_context(core, || {
+            trace::waking_from(WakeKind::Io, || reactor.turn(Some(Duration::ZERO)))
+        });
         drop(reactor);
+        if let (Some(tracer), Some(start), Ok(report)) = (&self.shared.trace, start, &result) {
+            tracer.record(Record::ReactorTurn {
+                events: report.io_events,
+                start,
+                dur: tracer.now() - start,
+            });
+        }
         match result {
             Ok(report) => self.record_turn(&report),
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
