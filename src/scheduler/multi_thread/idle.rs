@@ -171,3 +171,64 @@ mod tests {
         assert!(!idle.is_parked(0));
     }
 }
+
+/// Loom models of the two hand-offs that go through `Idle` (run with `--cfg ferrio_loom`, see README).
+#[cfg(all(test, ferrio_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Injector hand-off: a task pushed to the global queue while the last searcher parks is never
+    /// stranded: either the pusher picks a sleeper to wake, or the parking searcher's re-check sees it.
+    #[test]
+    fn push_racing_the_last_searcher_is_never_stranded() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            // Worker 1 sleeps; worker 0 is the only searcher.
+            assert!(!idle.transition_worker_to_parked(1, false));
+            assert!(idle.transition_worker_to_searching());
+            let queued = Arc::new(AtomicBool::new(false));
+            let (idle2, queued2) = (idle.clone(), queued.clone());
+            let pusher = thread::spawn(move || {
+                queued2.store(true, SeqCst);
+                idle2.worker_to_notify().is_some()
+            });
+            let last = idle.transition_worker_to_parked(0, true);
+            let rechecked = last && queued.load(SeqCst);
+            let woke = pusher.join().unwrap();
+            assert!(woke || rechecked, "a queued task woke nobody");
+        });
+    }
+
+    /// Reactor hand-off: a worker back from the reactor takes itself off the sleeper list and wakes one
+    /// sleeper, while another worker parks. The counts stay consistent with the sleeper list, and a
+    /// sleeper is picked at most once.
+    #[test]
+    fn reactor_hand_off_racing_a_park_keeps_counts_consistent() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            // Worker 0 was parked in the reactor.
+            assert!(!idle.transition_worker_to_parked(0, false));
+            let idle2 = idle.clone();
+            let parker = thread::spawn(move || {
+                idle2.transition_worker_to_parked(1, false);
+            });
+            assert!(idle.unpark_worker_by_id(0));
+            let picked = idle.any_sleeper();
+            parker.join().unwrap();
+            if let Some(i) = picked {
+                assert_eq!(i, 1, "only worker 1 can be asleep");
+            }
+            let sleepers = idle.sleepers.lock().unwrap().len();
+            let unparked = num_unparked(idle.state.load(SeqCst));
+            assert_eq!(
+                sleepers + unparked,
+                2,
+                "every worker is either listed asleep or counted unparked"
+            );
+            assert_eq!(sleepers, usize::from(picked.is_none()));
+        });
+    }
+}
