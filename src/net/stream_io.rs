@@ -46,6 +46,9 @@ pub(crate) fn poll_write_vectored<T: AsRawFd>(
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
+    // The kernel takes at most `MAX_IOV` slices: offer only those, so that a short write below is judged
+    // against what was really offered (and does not clear readiness wrongly).
+    let bufs = &bufs[..bufs.len().min(sys::MAX_IOV)];
     let len: usize = bufs.iter().map(|b| b.len()).sum();
     if len == 0 {
         return Poll::Ready(Ok(0));

@@ -10,6 +10,22 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
+/// The accept queue `bind` asks for (the kernel caps it at `net.core.somaxconn`). mio's `bind`, like std's,
+/// asks for 128, which a burst of connections overflows while the accept loop is busy: the kernel then drops
+/// the handshakes that find the queue full, and each of those clients waits a whole SYN retransmission
+/// (1 s) before it connects.
+const BACKLOG: libc::c_int = 1024;
+
+/// `listen(2)` again on a listening socket: Linux keeps the socket as it is and only changes its backlog.
+fn set_backlog(listener: &mio::net::TcpListener, backlog: libc::c_int) -> io::Result<()> {
+    // SAFETY: `listen` only reads its two integer arguments; the descriptor is owned by `listener`, which
+    // outlives the call.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A TCP socket listening for connections.
 ///
 /// ```
@@ -41,7 +57,11 @@ impl TcpListener {
     /// Outside a ferrio runtime.
     #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let listener = each_addr(addr, mio::net::TcpListener::bind)?;
+        let listener = each_addr(addr, |addr| {
+            let listener = mio::net::TcpListener::bind(addr)?;
+            set_backlog(&listener, BACKLOG)?;
+            Ok(listener)
+        })?;
         TcpListener::from_mio(listener)
     }
 

@@ -20,16 +20,15 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects to `addr`, trying each of its addresses in turn; the error of the last one is returned
-    /// (e.g. `ConnectionRefused`).
+    /// (e.g. `ConnectionRefused`). The future may be made outside the runtime, as in
+    /// `rt.block_on(TcpStream::connect(addr))`: the socket is registered when it is first polled.
     ///
     /// # Panics
-    /// Outside a ferrio runtime.
-    #[track_caller]
+    /// When polled outside a ferrio runtime.
     pub fn connect(
         addr: impl ToSocketAddrs,
     ) -> impl std::future::Future<Output = io::Result<TcpStream>> {
-        // Resolve now (see `net`'s docs on names); connect when awaited. The runtime is looked up here too,
-        // so a misuse panics at the call site.
+        // Resolve now (see `net`'s docs on names); create, register and connect the socket when polled.
         let addrs: io::Result<Vec<SocketAddr>> = addr.to_socket_addrs().map(Iterator::collect);
         async move {
             let mut last = None;
