@@ -17,7 +17,7 @@ use crate::runtime::context;
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{self, Record, Tracer, WakeKind};
-use crate::scheduler::SchedulerHandle;
+use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::{set_timer_slack, TimeDriver};
 use crossbeam_queue::SegQueue;
@@ -398,7 +398,13 @@ impl LoopContext {
                     Entry::Task(task) => {
                         shared.stats.record_worker(0, Event::Polled, 1);
                         if shared.debug.enabled() || shared.trace.is_some() {
-                            run_observed(shared, task);
+                            let id = task.task().id();
+                            observe::observed_poll(
+                                &shared.debug,
+                                shared.trace.as_ref(),
+                                id,
+                                || task.run(),
+                            );
                         } else {
                             task.run();
                         }
@@ -492,39 +498,10 @@ impl LoopContext {
     }
 }
 
-/// Runs `task` timed, for debug mode (slow polls) and the trace (the poll's record).
-fn run_observed(shared: &Shared, task: Notified) {
-    let debug = &shared.debug;
-    let id = task.task().id();
-    let at = if debug.enabled() {
-        debug.spawned_at(id)
-    } else {
-        None
-    };
-    let trace_start = shared.trace.as_ref().map(|t| t.now());
-    let start = std::time::Instant::now();
-    task.run();
-    let took = start.elapsed();
-    if debug.enabled() && took > debug.slow_poll_threshold() {
-        debug.slow_poll(id, at, took);
-    }
-    if let (Some(tracer), Some(start)) = (&shared.trace, trace_start) {
-        tracer.record(Record::Poll {
-            task: id.as_u64(),
-            start,
-            dur: took.as_nanos() as u64,
-        });
-    }
-}
-
 /// The trace record of a wake of `entry` (the main future is not a task: not traced).
 fn trace_wake(shared: &Shared, entry: &Entry, default: WakeKind) {
     if let (Some(tracer), Entry::Task(task)) = (&shared.trace, entry) {
-        tracer.record(Record::Wake {
-            task: task.task().id().as_u64(),
-            kind: trace::wake_kind(default),
-            at: tracer.now(),
-        });
+        observe::traced_wake(tracer, task.task().id(), default);
     }
 }
 

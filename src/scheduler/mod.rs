@@ -6,6 +6,7 @@
 
 pub(crate) mod current_thread;
 pub(crate) mod multi_thread;
+mod observe;
 
 use crate::task::Task;
 use std::future::Future;

@@ -26,7 +26,7 @@ use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, Condvar, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
-use crate::runtime::trace::{self, Record, Tracer, WakeKind};
+use crate::runtime::trace::{Tracer, WakeKind};
 use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::TimeDriver;
 use crossbeam_queue::SegQueue;
@@ -195,11 +195,7 @@ impl Shared {
     /// Queues a task from outside the workers and wakes a sleeper if nobody is searching.
     fn push_remote(&self, task: Notified) {
         if let Some(tracer) = &self.trace {
-            tracer.record(Record::Wake {
-                task: task.task().id().as_u64(),
-                kind: trace::wake_kind(WakeKind::Remote),
-                at: tracer.now(),
-            });
+            crate::scheduler::observe::traced_wake(tracer, task.task().id(), WakeKind::Remote);
         }
         self.inject.push(task);
         self.notify_parked();

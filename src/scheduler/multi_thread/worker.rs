@@ -19,7 +19,7 @@ use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
 use crate::runtime::context;
 use crate::runtime::stats::{self, Event};
 use crate::runtime::trace::{self, Record, WakeKind};
-use crate::scheduler::SchedulerHandle;
+use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -173,11 +173,7 @@ impl WorkerContext {
             } else {
                 WakeKind::Lifo
             };
-            tracer.record(Record::Wake {
-                task: task.task().id().as_u64(),
-                kind: trace::wake_kind(default),
-                at: tracer.now(),
-            });
+            observe::traced_wake(tracer, task.task().id(), default);
         }
         let remote = &self.shared.remotes[self.index];
         let overflow = |batch| self.shared.push_overflow(batch);
@@ -403,31 +399,13 @@ impl WorkerContext {
         }
     }
 
-    /// Runs `task` timed, for debug mode (reports a poll longer than the slow-poll threshold) and the trace
-    /// (records the poll).
+    /// Runs `task` timed, for debug mode and the trace (`scheduler/observe.rs`).
     fn run_observed(&self, core: Box<Core>, task: Notified) -> Box<Core> {
-        let debug = &self.shared.debug;
         let id = task.task().id();
-        let at = if debug.enabled() {
-            debug.spawned_at(id)
-        } else {
-            None
-        };
-        let start = std::time::Instant::now();
-        let trace_start = self.shared.trace.as_ref().map(|t| t.now());
-        let core = self.with_core_in_context(core, || task.run()).0;
-        let took = start.elapsed();
-        if debug.enabled() && took > debug.slow_poll_threshold() {
-            debug.slow_poll(id, at, took);
-        }
-        if let (Some(tracer), Some(start)) = (&self.shared.trace, trace_start) {
-            tracer.record(Record::Poll {
-                task: id.as_u64(),
-                start,
-                dur: took.as_nanos() as u64,
-            });
-        }
-        core
+        let shared = &self.shared;
+        observe::observed_poll(&shared.debug, shared.trace.as_ref(), id, || {
+            self.with_core_in_context(core, || task.run()).0
+        })
     }
 
     /// Runs `f` with the core in this thread's context, so that whatever `f` wakes or spawns reaches the
