@@ -16,6 +16,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "net_common/mod.rs"]
+mod net_common;
+
 /// Command line, after parsing.
 #[derive(Clone)]
 struct Options {
@@ -23,8 +26,7 @@ struct Options {
     connections: usize,
     rounds: usize,
     size: usize,
-    workers: Option<usize>,
-    current_thread: bool,
+    flavour: net_common::Flavour,
 }
 
 const USAGE: &str = "usage: echo_client [ADDR] [--connections N] [--rounds N] [--size BYTES] \
@@ -36,11 +38,13 @@ fn parse_args() -> Result<Options, String> {
         connections: 50,
         rounds: 1000,
         size: 64,
-        workers: None,
-        current_thread: false,
+        flavour: net_common::Flavour::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if options.flavour.parse_flag(&arg, &mut args)? {
+            continue;
+        }
         let mut number = |flag: &str| -> Result<usize, String> {
             let value = args
                 .next()
@@ -53,8 +57,6 @@ fn parse_args() -> Result<Options, String> {
             "--connections" | "-c" => options.connections = number("--connections")?,
             "--rounds" | "-n" => options.rounds = number("--rounds")?,
             "--size" | "-s" => options.size = number("--size")?,
-            "--workers" => options.workers = Some(number("--workers")?),
-            "--current-thread" => options.current_thread = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}\n{USAGE}")),
             addr => options.addr = addr.to_owned(),
@@ -74,18 +76,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut builder = ferrio::Runtime::builder();
-    if options.current_thread {
-        builder.current_thread();
-    } else if let Some(n) = options.workers {
-        builder.worker_threads(n);
-    }
-    let runtime = match builder.thread_name("echo-client").build() {
+    let runtime = match options.flavour.runtime("echo_client", "echo-client") {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("echo_client: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(generate_load(options.clone())) {
         Ok((samples, elapsed)) => {

@@ -18,13 +18,12 @@
 //!
 //! hyper, http-body-util and bytes are dev-dependencies of ferrio, used only by this example.
 //!
-//! The accept loop backs off on resource exhaustion (`EMFILE` and friends) exactly as `echo_server.rs`
-//! does; see that file for why.
+//! The serving skeleton (arguments, signals, the accept loop that backs off on `EMFILE` and friends) is
+//! shared with `echo_server.rs`: `examples/net_common/mod.rs`.
 
 use bytes::Bytes;
 use ferrio::io::{AsyncRead, AsyncWrite};
-use ferrio::net::{TcpListener, TcpStream};
-use ferrio::signal::{signal, Signal, SignalKind};
+use ferrio::net::TcpStream;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
@@ -33,18 +32,16 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
-use std::future::{poll_fn, Future};
-use std::io::{self, Write};
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
+
+#[path = "net_common/mod.rs"]
+mod net_common;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
-
-/// First pause after an accept error that means "out of resources".
-const MIN_BACKOFF: Duration = Duration::from_millis(10);
-/// Longest pause between two accept attempts while resources stay exhausted.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------------------------
 // The adapter: hyper's runtime traits on ferrio
@@ -213,156 +210,8 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// Command line: `[ADDR] [--workers N] [--current-thread]`.
-struct Options {
-    addr: String,
-    workers: Option<usize>,
-    current_thread: bool,
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        addr: "127.0.0.1:8080".to_owned(),
-        workers: None,
-        current_thread: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--current-thread" => options.current_thread = true,
-            "--workers" => {
-                let n = args.next().ok_or("--workers needs a number")?;
-                let n = n
-                    .parse()
-                    .map_err(|_| format!("--workers: not a number: {n}"))?;
-                options.workers = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: http_server [ADDR] [--workers N | --current-thread]".into())
-            }
-            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
-            addr => options.addr = addr.to_owned(),
-        }
-    }
-    Ok(options)
-}
-
 fn main() -> ExitCode {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("http_server: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut builder = ferrio::Runtime::builder();
-    if options.current_thread {
-        builder.current_thread();
-    } else if let Some(n) = options.workers {
-        builder.worker_threads(n);
-    }
-    let runtime = match builder.thread_name("http").build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("http_server: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(&options.addr)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("http_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Binds, announces the address, accepts until SIGINT or SIGTERM arrives.
-async fn serve(addr: &str) -> io::Result<()> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-    // Listen for the signals before announcing readiness: whoever reads `listening on` may signal us at once.
-    let mut stop = ShutdownSignal::new()?;
-    let local = listener.local_addr()?;
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "listening on {local}")?;
-    stdout.flush()?;
-    drop(stdout);
-
-    let acceptor = ferrio::spawn(accept_loop(listener, FerrioExecutor));
-    stop.recv().await;
-    // Cancelling the accept loop drops the listener. Open connections are cancelled when the runtime is
-    // dropped, on return from `main`.
-    acceptor.cancel();
-    println!("shutting down");
-    Ok(())
-}
-
-/// SIGINT and SIGTERM listeners: `recv` completes on the first of either.
-struct ShutdownSignal {
-    interrupt: Signal,
-    terminate: Signal,
-}
-
-impl ShutdownSignal {
-    /// Starts listening now: a signal that arrives from here on is not missed.
-    fn new() -> io::Result<ShutdownSignal> {
-        Ok(ShutdownSignal {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        poll_fn(|cx| {
-            // `Ready(None)` means the runtime is shutting down: a reason to stop as good as a signal.
-            if self.interrupt.poll_recv(cx).is_ready() || self.terminate.poll_recv(cx).is_ready() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// Accepts forever, one task per connection; backs off while descriptors or memory are exhausted.
-async fn accept_loop(listener: TcpListener, executor: FerrioExecutor) {
-    let mut backoff = MIN_BACKOFF;
-    let mut exhausted = false;
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                if exhausted {
-                    eprintln!("http_server: accepting again");
-                    exhausted = false;
-                }
-                backoff = MIN_BACKOFF;
-                executor.execute(serve_connection(stream, peer));
-            }
-            Err(e) => {
-                let raw = e.raw_os_error();
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionAborted
-                        | io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::Interrupted
-                ) {
-                    continue;
-                }
-                let resources = matches!(
-                    raw,
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                );
-                if !resources {
-                    eprintln!("http_server: accept failed: {e}; retrying in {backoff:?}");
-                } else if !exhausted {
-                    eprintln!("http_server: accept failed: {e}; backing off while serving");
-                    exhausted = true;
-                }
-                ferrio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
+    net_common::server_main("http_server", "127.0.0.1:8080", |stream, peer| {
+        FerrioExecutor.execute(serve_connection(stream, peer))
+    })
 }
