@@ -26,6 +26,24 @@
 //! also names abstract (Linux) and unnamed addresses. A Unix socket file is created by `bind` with the
 //! process umask and is never removed by ferrio: see [`UnixListener::bind`].
 
+/// `AsRawFd` and `AsFd` for a socket type whose `io` field is an `AsyncFd` of an `AsFd` socket.
+macro_rules! impl_fd_traits {
+    ($socket:ty) => {
+        impl std::os::fd::AsRawFd for $socket {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&self.io)
+            }
+        }
+
+        impl std::os::fd::AsFd for $socket {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.io.get_ref())
+            }
+        }
+    };
+}
+pub(crate) use impl_fd_traits;
+
 mod split;
 mod stream_io;
 mod sys;
