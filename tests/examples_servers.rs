@@ -22,11 +22,12 @@ mod support;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use support::process::{self, collect, wait_until_exit, KillOnDrop};
 
 /// How long a server may take to print `listening on`.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -46,142 +47,26 @@ const EXAMPLES: [&str; 3] = ["echo_server", "echo_client", "http_server"];
 /// The path of example `name`, built (once per test process) if needed.
 fn example(name: &str) -> PathBuf {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = DIR.get_or_init(build_examples);
-    match dir {
+    match DIR.get_or_init(|| process::build_examples(&EXAMPLES)) {
         Ok(dir) => dir.join(name),
         Err(message) => panic!("{message}"),
     }
 }
 
-/// Runs `cargo build --example ...` for this test's profile and target directory; returns the examples
-/// directory.
-fn build_examples() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // <target>/<profile>/deps/examples_servers-HASH
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-        None => return Err(format!("no profile directory in {}", exe.display())),
-    }
-    for name in EXAMPLES {
-        cmd.args(["--example", name]);
-    }
-    // Another cargo may hold the build directory lock for a while: be generous.
-    let output = run_bounded(&mut cmd, Duration::from_secs(900));
-    if !output.status.success() {
-        return Err(format!(
-            "building the examples failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let dir = profile_dir.join("examples");
-    for name in EXAMPLES {
-        if !dir.join(name).is_file() {
-            return Err(format!(
-                "{} missing after the build",
-                dir.join(name).display()
-            ));
-        }
-    }
-    Ok(dir)
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Child processes with deadlines
-// ---------------------------------------------------------------------------------------------------------
-
-/// Kills and reaps its child when dropped, unless it already exited.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// Collects everything `source` yields on a thread of its own, readable while it runs; the thread ends at
-/// end of file.
-fn collect<R: Read + Send + 'static>(
-    mut source: R,
-) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
-    let sink = Arc::new(Mutex::new(Vec::new()));
-    let writer = sink.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = source.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            writer.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    (sink, reader)
-}
-
-/// Waits for `child` to exit, polling; `None` if it is still running at `deadline`.
-fn wait_until_exit(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() >= deadline => return None,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("waiting for a child: {e}"),
-        }
-    }
-}
-
-/// Runs `cmd` to completion with its output captured; fails the test if it runs longer than `limit`.
+/// Runs `cmd` to completion with its output captured; fails the test if it cannot run or runs longer than
+/// `limit`.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let started = Instant::now();
-    let mut child = KillOnDrop(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}")),
-    );
-    let (stdout, stdout_reader) = collect(child.0.stdout.take().unwrap());
-    let (stderr, stderr_reader) = collect(child.0.stderr.take().unwrap());
-    let status = wait_until_exit(&mut child.0, started + limit);
-    // Killed if still running: either way the pipes close and the readers reach end of file.
-    drop(child);
-    let _ = stdout_reader.join();
-    let _ = stderr_reader.join();
-    let stdout = std::mem::take(&mut *stdout.lock().unwrap());
-    let stderr = std::mem::take(&mut *stderr.lock().unwrap());
-    let Some(status) = status else {
+    let finished = process::run_bounded(cmd, limit);
+    let status = finished.status.unwrap_or_else(|why| {
         panic!(
-            "{cmd:?} still running after {limit:?}; its output:\n{}\n{}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr),
-        );
-    };
+            "{cmd:?}: {why}; its output:\n{}\n{}",
+            finished.stdout, finished.stderr
+        )
+    });
     Output {
         status,
-        stdout,
-        stderr,
+        stdout: finished.stdout.into_bytes(),
+        stderr: finished.stderr.into_bytes(),
     }
 }
 

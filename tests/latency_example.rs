@@ -12,17 +12,16 @@
 //! Hang guard: the example is killed after [`HANG_LIMIT`] (and, should the test process die first, by
 //! `PR_SET_PDEATHSIG`), and the test fails with its output so far.
 
-use std::io::{self, Read};
-use std::os::unix::process::CommandExt;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::process;
 
 /// How long one run of the example may take before it is killed.
 const HANG_LIMIT: Duration = Duration::from_secs(120);
-/// How long building the example may take (another cargo may hold the target directory's lock a while).
-const BUILD_LIMIT: Duration = Duration::from_secs(900);
 
 /// The table titles, in order, and the JSON keys of the same measurements.
 const TITLES: [&str; 8] = [
@@ -51,54 +50,13 @@ const RUNTIMES: [&str; 5] = ["floor", "ferrio_ct", "ferrio_mt", "tokio_ct", "tok
 // Building and running the example
 // ---------------------------------------------------------------------------------------------------------
 
-/// The path of the example binary, built once per test process.
+/// The latency example, built once per test process (`support::process::build_examples`).
 fn example() -> PathBuf {
-    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PATH.get_or_init(build_example) {
-        Ok(path) => path.clone(),
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match DIR.get_or_init(|| process::build_examples(&["latency"])) {
+        Ok(dir) => dir.join("latency"),
         Err(message) => panic!("{message}"),
     }
-}
-
-fn build_example() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // <target>/<profile>/deps/latency_example-HASH
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(["--example", "latency"]);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-        None => return Err(format!("no profile directory in {}", exe.display())),
-    }
-    let run = run_bounded(&mut cmd, BUILD_LIMIT);
-    if !run.status.success() {
-        return Err(format!(
-            "building the latency example failed ({}):\n{}",
-            run.status, run.stderr
-        ));
-    }
-    let path = profile_dir.join("examples").join("latency");
-    if !path.is_file() {
-        return Err(format!("{} missing after the build", path.display()));
-    }
-    Ok(path)
 }
 
 struct Run {
@@ -107,55 +65,19 @@ struct Run {
     stderr: String,
 }
 
-/// Reads all of `source` on a thread of its own (so a full pipe never blocks the child).
-fn drain<R: Read + Send + 'static>(mut source: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = source.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Runs `cmd` with its output captured; kills it and fails the test if it runs longer than `limit`.
+/// Runs `cmd` with its output captured; fails the test if it cannot run or runs longer than `limit`.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
-    let child_setup = || -> io::Result<()> {
-        // SAFETY: plain system call with integer arguments, allowed between fork and exec.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    };
-    // SAFETY: `child_setup` only makes an async-signal-safe system call.
-    let mut child = unsafe { cmd.pre_exec(child_setup) }
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait().expect("waiting for the child") {
-            Some(status) => break Some(status),
-            None if Instant::now() >= deadline => break None,
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let Some(status) = status else {
+    let finished = process::run_bounded(cmd, limit);
+    let status = finished.status.unwrap_or_else(|why| {
         panic!(
-            "{cmd:?} still running after {limit:?}, killed; stdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-    };
+            "{cmd:?}: {why}; stdout:\n{}\nstderr:\n{}",
+            finished.stdout, finished.stderr
+        )
+    });
     Run {
         status,
-        stdout,
-        stderr,
+        stdout: finished.stdout,
+        stderr: finished.stderr,
     }
 }
 

@@ -16,12 +16,13 @@
 //! [`HANG_LIMIT`], when the test that waits on it fails, and (`PR_SET_PDEATHSIG`) when the test process ends
 //! first, as a filtered run (`cargo test --test seed_examples seed_04`) does.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::process;
 
 /// How far an example's wall time may be from the listing's under CPython.
 const TIME_TOLERANCE: f64 = 0.3;
@@ -154,154 +155,12 @@ fn is_decimal_with_fraction(word: &str) -> bool {
 // ---------------------------------------------------------------------------------------------------------
 
 /// What one example did.
-struct Outcome {
-    status: Result<ExitStatus, String>,
-    stdout: String,
-    stderr: String,
-    wall: Duration,
-}
+type Outcome = process::Finished;
 
 /// The examples directory, after building them (once per test process).
 fn examples_dir() -> &'static Result<PathBuf, String> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    DIR.get_or_init(build_examples)
-}
-
-/// Runs `cargo build --example ...` for this test's profile and target directory; returns the examples
-/// directory.
-fn build_examples() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // <target>/<profile>/deps/seed_examples-HASH
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-        None => return Err(format!("no profile directory in {}", exe.display())),
-    }
-    for name in EXAMPLES {
-        cmd.args(["--example", name]);
-    }
-    // Another cargo may hold the build directory lock for a while: be generous.
-    let (status, _stdout, stderr, _) = run_bounded(&mut cmd, Duration::from_secs(900));
-    match status {
-        Ok(status) if status.success() => {}
-        Ok(status) => {
-            return Err(format!(
-                "building the examples failed ({status}):\n{stderr}"
-            ))
-        }
-        Err(e) => return Err(format!("building the examples: {e}\n{stderr}")),
-    }
-    let dir = profile_dir.join("examples");
-    match EXAMPLES.iter().find(|name| !dir.join(name).is_file()) {
-        Some(name) => Err(format!(
-            "{} missing after the build",
-            dir.join(name).display()
-        )),
-        None => Ok(dir),
-    }
-}
-
-/// Kills and reaps its child when dropped, unless it already exited.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// Makes the children of `cmd` die with the thread that spawns them, which waits for them: so when a filtered
-/// `cargo test` ends before the examples it did not wait for, or the test process is killed, none lives on.
-fn die_with_parent(cmd: &mut Command) {
-    let parent = std::process::id();
-    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe functions
-    // (`prctl`, `getppid`), allocating nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died before prctl: then the signal will never come.
-            if libc::getppid() as u32 != parent {
-                return Err(std::io::Error::other("parent already gone"));
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Runs `cmd` with stdout and stderr captured, killing it after `limit`. Returns its exit status (or why
-/// there is none), stdout, stderr and wall time.
-fn run_bounded(
-    cmd: &mut Command,
-    limit: Duration,
-) -> (Result<ExitStatus, String>, String, String, Duration) {
-    die_with_parent(cmd);
-    let started = Instant::now();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => KillOnDrop(child),
-        Err(e) => {
-            return (
-                Err(format!("cannot run {cmd:?}: {e}")),
-                String::new(),
-                String::new(),
-                started.elapsed(),
-            )
-        }
-    };
-    let stdout = drain(child.0.stdout.take().expect("piped stdout"));
-    let stderr = drain(child.0.stderr.take().expect("piped stderr"));
-    let status = loop {
-        match child.0.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if started.elapsed() >= limit => {
-                break Err(format!("still running after {limit:?}: killed"))
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => break Err(format!("waiting for it: {e}")),
-        }
-    };
-    let wall = started.elapsed();
-    // Killed if still running: the pipes close and the readers reach end of file.
-    drop(child);
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    (status, stdout, stderr, wall)
-}
-
-/// Reads `source` to its end on a thread of its own (so a full pipe never blocks the child).
-fn drain<R: Read + Send + 'static>(mut source: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = source.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+    DIR.get_or_init(|| process::build_examples(EXAMPLES))
 }
 
 /// Example `i`'s outcome, once it is known.
@@ -314,13 +173,7 @@ fn slot(i: usize) -> &'static OnceLock<Outcome> {
 fn run_example(dir: &Path, name: &str) -> Outcome {
     let mut cmd = Command::new(dir.join(name));
     cmd.arg("--current-thread").env_remove("FERRIO_FLAVOR");
-    let (status, stdout, stderr, wall) = run_bounded(&mut cmd, HANG_LIMIT);
-    Outcome {
-        status,
-        stdout,
-        stderr,
-        wall,
-    }
+    process::run_bounded(&mut cmd, HANG_LIMIT)
 }
 
 /// Example `name`'s outcome: the first caller builds the examples and launches them all, one thread each;

@@ -4,6 +4,8 @@
 //! Every test file includes this with `mod support;` and uses only part of it.
 #![allow(dead_code)]
 
+pub mod process;
+
 use futures_channel::oneshot;
 use std::any::Any;
 use std::future::Future;
