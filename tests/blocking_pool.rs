@@ -358,3 +358,27 @@ fn max_blocking_threads_zero_is_rejected() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("max_blocking_threads(0)"), "{err}");
 }
+
+#[test]
+fn a_job_that_drops_its_own_runtime_does_not_wait_for_itself() {
+    for flavor in Flavor::ALL {
+        let rt = flavor.build();
+        let handle = rt.handle();
+        let begin = Instant::now();
+        let left = within(Duration::from_secs(10), move || {
+            let job = handle.spawn_blocking(move || rt.shutdown_timeout(Duration::from_secs(5)));
+            // Wait for the job from a plain thread (the runtime is gone once the job has run).
+            while !job.is_done() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            job
+        });
+        assert!(
+            begin.elapsed() < Duration::from_secs(3),
+            "{flavor:?}: shutting down from a pool thread waited for that thread ({:?})",
+            begin.elapsed()
+        );
+        // The job itself ran to its end; its result was discarded by the shutdown it performed.
+        assert!(left.is_done(), "{flavor:?}");
+    }
+}

@@ -179,3 +179,53 @@ fn without_debug_mode_only_the_first_unretrieved_panic_is_reported_and_nothing_e
         );
     }
 }
+
+#[test]
+fn a_panicking_debug_callback_does_not_kill_the_worker() {
+    let rt = ferrio::Runtime::builder()
+        .worker_threads(1)
+        .debug(true)
+        .on_debug_event(|_| panic!("callback exploded"))
+        .build()
+        .unwrap();
+    let handle = rt.handle();
+    support::within(Duration::from_secs(10), move || {
+        rt.block_on(async {
+            // Reported (to the panicking callback) when this task's detached panic completes.
+            drop(ferrio::spawn(async { panic!("unretrieved") }));
+            for _ in 0..10 {
+                ferrio::yield_now().await;
+            }
+            // The only worker must still run tasks.
+            assert_eq!(handle.spawn(async { 7 }).await.unwrap(), 7);
+        });
+    });
+}
+
+#[test]
+fn blocking_jobs_report_unretrieved_panics_with_their_spawn_location() {
+    let (rt, events) = runtime(Flavor::MultiThread, true);
+    let id = rt.block_on(async {
+        let line = line!() + 1;
+        let job = ferrio::spawn_blocking(|| -> u8 { panic!("job boom") });
+        let id = job.id();
+        while !job.is_done() {
+            ferrio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(job);
+        (id, line)
+    });
+    drop(rt);
+    let events = events.lock().unwrap().clone();
+    let found = events.iter().find_map(|e| match e {
+        DebugEvent::UnretrievedPanic {
+            task, spawned_at, ..
+        } if *task == id.0 => Some(*spawned_at),
+        _ => None,
+    });
+    let at = found
+        .expect("the job's unretrieved panic is reported")
+        .expect("with its spawn location");
+    assert!(at.file().ends_with("runtime_debug.rs"), "{at}");
+    assert_eq!(at.line(), id.1);
+}

@@ -99,6 +99,36 @@ fn a_listener_only_sees_signals_after_it_was_created() {
 }
 
 #[test]
+fn a_signal_that_arrived_while_nobody_listened_is_not_delivered_to_a_later_listener() {
+    let _serial = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    within(Duration::from_secs(20), || {
+        let rt = ferrio::Runtime::builder().current_thread().build().unwrap();
+        rt.block_on(async {
+            let kind = SignalKind::from_raw(libc::SIGRTMIN() + 2);
+            // Installs the handler, receives once, then goes away.
+            let mut first = signal(kind).unwrap();
+            raise(kind.as_raw_value());
+            assert_eq!(first.recv().await, Some(()));
+            drop(first);
+            // Nobody listens now: the handler still records this one.
+            raise(kind.as_raw_value());
+            let mut late = signal(kind).unwrap();
+            let nothing = ferrio::time::timeout(Duration::from_millis(50), late.recv()).await;
+            assert!(
+                nothing.is_err(),
+                "a signal that predates the listener was delivered to it"
+            );
+            raise(kind.as_raw_value());
+            assert_eq!(
+                late.recv().await,
+                Some(()),
+                "a signal after creation is delivered"
+            );
+        });
+    });
+}
+
+#[test]
 fn a_signal_from_another_thread_wakes_a_parked_runtime() {
     let _serial = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     within(Duration::from_secs(20), || {

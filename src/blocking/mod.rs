@@ -23,6 +23,7 @@ use crate::runtime::context;
 use crate::scheduler::SchedulerHandle;
 use crate::task::Task;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -77,7 +78,8 @@ where
     T: Send + 'static,
 {
     let mut f = Some(f);
-    match context::with_current(|handle| spawn_on(handle, f.take().expect("spawned once"))) {
+    let at = Location::caller();
+    match context::with_current(|handle| spawn_on(handle, f.take().expect("spawned once"), at)) {
         Some(task) => task,
         None => panic!(
             "ferrio::spawn_blocking called outside a runtime: call it from inside block_on, run or a task, or use \
@@ -86,9 +88,13 @@ where
     }
 }
 
-/// `spawn_blocking` on the runtime behind `handle`.
+/// `spawn_blocking` on the runtime behind `handle`; `at` is the caller's location (debug mode records it).
 #[track_caller]
-pub(crate) fn spawn_on<F, T>(handle: &SchedulerHandle, f: F) -> Task<T>
+pub(crate) fn spawn_on<F, T>(
+    handle: &SchedulerHandle,
+    f: F,
+    at: &'static Location<'static>,
+) -> Task<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -98,7 +104,7 @@ where
         !handle.is_closed() && !pool.is_closed(),
         "ferrio: spawn_blocking on a runtime that has been shut down (the Runtime was dropped or shut down)"
     );
-    pool.spawn(BlockingJob(Some(f)), handle)
+    pool.spawn(BlockingJob(Some(f)), handle, at)
 }
 
 /// The future of a blocking job: calls the closure on its first poll and returns its value. It is polled

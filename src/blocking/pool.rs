@@ -19,20 +19,24 @@
 //! busy threads up to a deadline.
 
 use crate::runtime::context;
+use crate::runtime::debug::DebugState;
 use crate::scheduler::SchedulerHandle;
-use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task};
+use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The pool's settings (`Builder::max_blocking_threads`, `Builder::thread_keep_alive`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
     /// Threads are named `{thread_name}-blocking-{n}`.
     pub(crate) thread_name: String,
+    /// The runtime's debug mode: spawn locations and unretrieved panics of jobs are reported like tasks'.
+    pub(crate) debug: Arc<DebugState>,
 }
 
 /// One runtime's blocking pool. Cloning shares it.
@@ -60,6 +64,12 @@ struct State {
     /// Numbers the threads' names.
     next_thread: usize,
     shutdown: bool,
+}
+
+thread_local! {
+    /// The pool this thread belongs to (null on other threads): a runtime shut down from one of its own
+    /// blocking jobs must not wait for the very thread doing the shutdown.
+    static POOL_THREAD: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The scheduler hook of a blocking job: where its `Notified` goes.
@@ -90,7 +100,12 @@ impl BlockingPool {
     }
 
     /// Queues `job` (a `BlockingJob`); `runtime` is what the pool's threads see as their current runtime.
-    pub(crate) fn spawn<F>(&self, job: F, runtime: &SchedulerHandle) -> Task<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        job: F,
+        runtime: &SchedulerHandle,
+        at: &'static std::panic::Location<'static>,
+    ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -100,6 +115,7 @@ impl BlockingPool {
             // The pool closed between the caller's check and the bind: the task is already cancelled.
             return task;
         };
+        self.inner.config.debug.on_spawn(task.id(), at);
         let mut state = self.inner.lock();
         if state.shutdown {
             drop(state);
@@ -146,6 +162,7 @@ impl BlockingPool {
         let runtime = runtime.clone();
         std::thread::Builder::new().name(name).spawn(move || {
             let _current = context::set_current(runtime);
+            POOL_THREAD.with(|p| p.set(Arc::as_ptr(&inner)));
             inner.run_thread();
         })?;
         state.threads += 1;
@@ -154,7 +171,9 @@ impl BlockingPool {
     }
 
     /// Runtime shutdown: cancels every job (queued ones are dropped unrun, on this thread), then waits until
-    /// `deadline` for the threads still running a job. Returns how many were left behind.
+    /// `deadline` for the threads still running a job. Returns how many were left behind. Called from one of
+    /// this pool's own threads (a job dropping its runtime), it does not wait for itself, and counts itself
+    /// as left behind.
     pub(crate) fn shutdown(&self, deadline: Instant) -> usize {
         // Closing first means every job a later `spawn` might still push is cancelled (see `spawn`).
         self.inner.owned.close_and_shutdown_all();
@@ -166,8 +185,10 @@ impl BlockingPool {
         // Already cancelled and dropped by `close_and_shutdown_all`: these only release references.
         drop(queued);
         self.inner.job_ready.notify_all();
+        let own =
+            usize::from(POOL_THREAD.with(|p| std::ptr::eq(p.get(), Arc::as_ptr(&self.inner))));
         let mut state = self.inner.lock();
-        while state.threads > 0 {
+        while state.threads > own {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -258,6 +279,17 @@ impl Schedule for PoolHook {
 
     fn release(&self, task: RawTask) -> bool {
         self.0.owned.remove(task)
+    }
+
+    fn task_finished(&self, id: TaskId, outcome: Outcome) {
+        self.0
+            .config
+            .debug
+            .on_finish(id, outcome == Outcome::Panicked);
+    }
+
+    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
+        self.0.config.debug.unretrieved_panic(id, message);
     }
 
     fn cancel_requested(&self, task: RawTask) {

@@ -67,7 +67,7 @@ pub(crate) struct Registration {
 pub(crate) struct TurnReport {
     /// Readiness events for registered sources (wake-ups of the reactor itself are not counted).
     pub(crate) io_events: usize,
-    /// True if the turn was cut short by `unpark`.
+    /// True if the turn was cut short by `unpark` (or by a signal interrupting `epoll_wait`).
     pub(crate) unparked: bool,
 }
 
@@ -100,7 +100,14 @@ impl Reactor {
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<TurnReport> {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(TurnReport::default()),
+            // A signal cut the wait short (`SA_RESTART` does not restart `epoll_wait`): report it like an
+            // unpark, so a worker woken this way still hands the reactor on.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                return Ok(TurnReport {
+                    io_events: 0,
+                    unparked: true,
+                })
+            }
             Err(e) => return Err(e),
         }
         let mut report = TurnReport::default();

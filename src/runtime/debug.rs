@@ -3,20 +3,29 @@
 //!
 //! Data flow: with debug on (`Builder::debug(true)` or `FERRIO_DEBUG=1`), every spawn records the caller's
 //! source location (`#[track_caller]`) under the task's id in `spawned_at`; the task's completion removes it
-//! (`Schedule::task_finished`). A worker times each poll and reports one longer than the threshold; the
+//! (`Schedule::task_finished`), moving it to a short list of recent panics (the newest `RECENT_PANICS`) when
+//! the task panicked, where an unretrieved-panic report finds it. A worker times each poll and reports one longer than the threshold; the
 //! runtime's drop reports the locations still recorded (tasks that never finished). A panicking task whose
 //! output nobody reads (its handle was dropped, or dropped without being awaited) is reported in debug mode,
-//! and otherwise once per runtime. Reports go to the user's callback, or to stderr as one line each.
+//! and otherwise once per runtime. Reports go to the user's callback, or to stderr as one line each; a
+//! callback that panics, or a stderr that cannot be written, is ignored: reporting never unwinds into the
+//! scheduler.
 //!
 //! With debug off, the only cost is one branch on `enabled` per spawn and per poll.
 
 use crate::task::TaskId;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io::Write;
 use std::panic::Location;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Spawn locations of panicked tasks kept for unretrieved-panic reports (bounded: a panic retrieved by its
+/// awaiter never asks for its entry back).
+const RECENT_PANICS: usize = 256;
 
 /// asyncio's `slow_callback_duration`.
 pub(crate) const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
@@ -100,10 +109,10 @@ pub(crate) struct DebugState {
     enabled: bool,
     slow_poll: Duration,
     callback: Option<DebugCallback>,
-    /// Spawn locations of live tasks (debug mode), and of tasks that ended by panicking (`true`), kept
-    /// for the unretrieved-panic report: that entry goes when the report is made, and stays (a few bytes, debug
-    /// mode only) when the panic was retrieved by an awaiter.
-    spawned_at: Mutex<HashMap<TaskId, (&'static Location<'static>, bool)>>,
+    /// Spawn locations of live tasks (debug mode only).
+    spawned_at: Mutex<HashMap<TaskId, &'static Location<'static>>>,
+    /// Spawn locations of the newest tasks that ended by panicking (debug mode only).
+    recent_panics: Mutex<VecDeque<(TaskId, &'static Location<'static>)>>,
     /// Outside debug mode, only the first unretrieved panic of a runtime is reported.
     reported_panic: AtomicBool,
 }
@@ -119,6 +128,7 @@ impl DebugState {
             slow_poll,
             callback,
             spawned_at: Mutex::new(HashMap::new()),
+            recent_panics: Mutex::new(VecDeque::new()),
             reported_panic: AtomicBool::new(false),
         }
     }
@@ -138,7 +148,7 @@ impl DebugState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&task)
-            .map(|(at, _)| *at)
+            .copied()
     }
 
     /// Records where `task` was spawned (debug mode only).
@@ -148,22 +158,27 @@ impl DebugState {
             self.spawned_at
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(task, (at, false));
+                .insert(task, at);
         }
     }
 
-    /// Forgets a finished task (a panicked one stays, marked, for the unretrieved-panic report).
+    /// Forgets a finished task; a panicked one's location moves to the recent panics.
     #[inline]
     pub(crate) fn on_finish(&self, task: TaskId, panicked: bool) {
-        if self.enabled {
-            let mut map = self.spawned_at.lock().unwrap_or_else(|e| e.into_inner());
-            if panicked {
-                if let Some(entry) = map.get_mut(&task) {
-                    entry.1 = true;
-                }
-            } else {
-                map.remove(&task);
+        if !self.enabled {
+            return;
+        }
+        let at = self
+            .spawned_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&task);
+        if let (true, Some(at)) = (panicked, at) {
+            let mut recent = self.recent_panics.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT_PANICS {
+                recent.pop_front();
             }
+            recent.push_back((task, at));
         }
     }
 
@@ -191,8 +206,7 @@ impl DebugState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(_, (_, finished))| !finished)
-            .map(|(id, (at, _))| (*id, Some(*at)))
+            .map(|(id, at)| (*id, Some(*at)))
             .collect();
         if tasks.is_empty() {
             return;
@@ -207,11 +221,9 @@ impl DebugState {
             return;
         }
         let spawned_at = if self.enabled {
-            self.spawned_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&task)
-                .map(|(at, _)| at)
+            let mut recent = self.recent_panics.lock().unwrap_or_else(|e| e.into_inner());
+            let found = recent.iter().position(|(id, _)| *id == task);
+            found.and_then(|i| recent.remove(i)).map(|(_, at)| at)
         } else {
             None
         };
@@ -220,21 +232,34 @@ impl DebugState {
             spawned_at,
             message,
         };
-        match (&self.callback, self.enabled) {
-            (Some(callback), _) => callback(&event),
-            (None, true) => eprintln!("{event}"),
-            (None, false) => eprintln!(
+        if self.callback.is_none() && !self.enabled {
+            to_stderr(format_args!(
                 "{event} (reported once per runtime; Builder::debug(true) or FERRIO_DEBUG=1 reports every one)"
-            ),
+            ));
+        } else {
+            self.report(&event);
         }
     }
 
+    /// Hands `event` to the callback, or prints it; never unwinds (see the module docs).
     fn report(&self, event: &DebugEvent) {
         match &self.callback {
-            Some(callback) => callback(event),
-            None => eprintln!("{event}"),
+            Some(callback) => {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(event))) {
+                    // A payload whose destructor panics too is leaked rather than allowed to unwind.
+                    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                        std::mem::forget(again);
+                    }
+                }
+            }
+            None => to_stderr(format_args!("{event}")),
         }
     }
+}
+
+/// Writes one line to stderr, ignoring failure (`eprintln!` would panic on a closed stderr).
+fn to_stderr(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Whether `FERRIO_DEBUG` asks for debug mode (`1`, `true`, `yes`, `on`).

@@ -69,7 +69,7 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        crate::blocking::spawn_on(&self.inner, f)
+        crate::blocking::spawn_on(&self.inner, f, std::panic::Location::caller())
     }
 
     /// A snapshot of the runtime's counters (per worker and in total: tasks spawned, completed, cancelled

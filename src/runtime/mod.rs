@@ -72,15 +72,16 @@ impl Runtime {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let runtime_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let reactor = Reactor::new()?;
-        let debug = DebugState::new(
+        let debug = Arc::new(DebugState::new(
             b.debug.unwrap_or_else(debug::env_requests_debug),
             b.slow_poll_threshold,
             b.debug_callback.clone(),
-        );
+        ));
         let blocking = BlockingPool::new(blocking::Config {
             max_threads: b.max_blocking_threads,
             keep_alive: b.thread_keep_alive,
             thread_name: b.thread_name.clone(),
+            debug: debug.clone(),
         });
         match b.flavor {
             Flavor::CurrentThread => {

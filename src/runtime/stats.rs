@@ -4,8 +4,9 @@
 //! Data flow: every counter lives in a `WorkerCounters` block owned by one worker thread (the current-thread
 //! flavour's loop counts as worker 0), which is its only writer: it bumps a counter with a relaxed load and
 //! a relaxed store (`Counter::bump`), no locked instruction on the hot path. Events that happen on a thread
-//! that is not one of the runtime's workers (a spawn from a plain thread, a task dropped by shutdown, a
-//! blocking-pool job completing) go to a shared `foreign` block with relaxed `fetch_add`. A snapshot reads
+//! that is not one of the runtime's workers (a spawn from a plain thread, a task dropped by shutdown) go to
+//! a shared `foreign` block with relaxed `fetch_add`. Blocking-pool jobs (`spawn_blocking`) are not counted:
+//! they are closures run by the pool's threads, not tasks the scheduler polls. A snapshot reads
 //! every counter with relaxed loads (no data race: they are atomics; no torn values: each is one word) and
 //! adds the gauges (queue depths) read at that moment.
 //!
@@ -251,8 +252,8 @@ impl Drop for HomeGuard {
 pub struct RuntimeStats {
     /// One entry per worker thread (the current-thread flavour has one: the thread running `block_on`).
     pub workers: Vec<WorkerStats>,
-    /// What happened on threads that are not workers: spawns from plain threads, tasks dropped by shutdown,
-    /// blocking-pool jobs.
+    /// What happened on threads that are not workers: spawns from plain threads, tasks dropped by shutdown.
+    /// (Blocking-pool jobs are not counted anywhere.)
     pub foreign: WorkerStats,
     /// The sum of `workers` and `foreign` (`local_queue_depth` summed too).
     pub total: WorkerStats,

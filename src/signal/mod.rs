@@ -15,7 +15,8 @@
 //! - A listener sees only signals that arrive after it was created.
 //! - Once ferrio handles a signal it keeps handling it for the rest of the process, even after every listener
 //!   is dropped: the default action (for SIGINT and SIGTERM, terminating the process) no longer happens.
-//!   Signals nobody asked for keep their default behaviour.
+//!   Signals nobody asked for keep their default behaviour. ferrio's handler replaces whatever handler or
+//!   disposition the signal had (`SIG_IGN` included) and does not chain to it.
 //! - SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV and SIGBUS cannot be listened to: `signal` returns
 //!   `InvalidInput`.
 
@@ -165,6 +166,10 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     kind.validate()?;
     let globals = globals()?;
     let pipe = AsyncFd::with_interest(globals.pipe_reader()?, Interest::READABLE)?;
+    // Deliver whatever is pending now (a signal that arrived while nobody listened left its flag and byte
+    // behind), so it counts as before this listener and is not reported to it.
+    globals.drain(pipe.as_raw_fd());
+    globals.dispatch();
     let slot = globals.slot(kind.0);
     // Register before installing, so a signal that arrives right after installation counts for us.
     let seen = slot.deliveries();

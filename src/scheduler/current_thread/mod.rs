@@ -65,7 +65,7 @@ pub(crate) struct Shared {
     /// Counters (`runtime/stats.rs`): the loop thread is worker 0.
     stats: RuntimeCounters,
     /// Debug mode (`runtime/debug.rs`).
-    pub(crate) debug: DebugState,
+    pub(crate) debug: Arc<DebugState>,
     /// The internals trace, when enabled (`runtime/trace.rs`).
     pub(crate) trace: Option<Tracer>,
     /// Entries in the run queue at the start of the last tick (a gauge for stats; the queue itself is only
@@ -117,7 +117,7 @@ impl Shared {
         runtime_id: u64,
         timer_slack: Duration,
         blocking: crate::blocking::BlockingPool,
-        debug: DebugState,
+        debug: Arc<DebugState>,
         trace_capacity: Option<usize>,
     ) -> std::io::Result<Arc<Shared>> {
         let time = Arc::new(TimeDriver::new(reactor.registry(), 0, runtime_id)?);

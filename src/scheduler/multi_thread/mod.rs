@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     /// Per-worker counters (`runtime/stats.rs`).
     pub(crate) stats: RuntimeCounters,
     /// Debug mode (`runtime/debug.rs`).
-    pub(crate) debug: DebugState,
+    pub(crate) debug: Arc<DebugState>,
     /// The internals trace, when enabled (`runtime/trace.rs`).
     pub(crate) trace: Option<Tracer>,
     shutdown: AtomicBool,
@@ -109,7 +109,7 @@ impl Shared {
         config: Config,
         reactor: Reactor,
         blocking: crate::blocking::BlockingPool,
-        debug: DebugState,
+        debug: Arc<DebugState>,
         trace_capacity: Option<usize>,
     ) -> std::io::Result<(Arc<Shared>, Vec<queue::LocalQueue>)> {
         let mut locals = Vec::with_capacity(num_workers);
