@@ -281,9 +281,11 @@ pub struct WorkerStats {
     pub panicked: u64,
     /// Task polls started.
     pub polls: u64,
-    /// Times this worker tried to steal (one per victim scan).
+    /// Times this worker tried to steal: one per victim ring scanned, and one per stuck victim whose LIFO
+    /// slot it tried to take.
     pub steal_attempts: u64,
-    /// Steals that found work.
+    /// Steals that found work (from a ring, or a stuck worker's LIFO slot). A searcher's last resort, a task
+    /// taken from the global queue, is not a steal.
     pub steal_successes: u64,
     /// Tasks moved into this worker by its steals.
     pub tasks_stolen: u64,
@@ -297,7 +299,8 @@ pub struct WorkerStats {
     pub unparks: u64,
     /// Reactor turns (`epoll_wait` calls) made by this worker.
     pub reactor_turns: u64,
-    /// I/O readiness events those turns dispatched.
+    /// Readiness events those turns dispatched: sockets, `AsyncFd`s, signal listeners, and the time
+    /// driver's timerfd (one per timer wake-up of the reactor).
     pub reactor_events: u64,
     /// Timers fired by this worker.
     pub timers_fired: u64,

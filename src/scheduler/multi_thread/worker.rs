@@ -295,25 +295,17 @@ impl WorkerContext {
                 .record_worker(self.index, Event::StealAttempt, 1);
             if let Some((task, moved)) = shared.remotes[victim].stealer.steal_into(&mut core.queue)
             {
-                if let Some(tracer) = &shared.trace {
-                    tracer.record(Record::Steal {
-                        victim,
-                        count: moved,
-                        at: tracer.now(),
-                    });
-                }
-                shared
-                    .stats
-                    .record_worker(self.index, Event::StealSuccess, 1);
-                shared
-                    .stats
-                    .record_worker(self.index, Event::TasksStolen, moved as u64);
+                self.record_steal(victim, moved);
                 return Some(task);
             }
         }
         for victim in (0..n).filter(|&v| v != self.index) {
             if core.victim_is_stuck(shared, victim) {
+                shared
+                    .stats
+                    .record_worker(self.index, Event::StealAttempt, 1);
                 if let Some(task) = shared.remotes[victim].lifo_take() {
+                    self.record_steal(victim, 1);
                     return Some(task);
                 }
             }
@@ -436,6 +428,20 @@ impl WorkerContext {
             .stats
             .record_worker(self.index, Event::TimersFired, fired as u64);
         core
+    }
+
+    /// A steal that found work: `count` tasks moved from `victim` (its ring, or 1 from its LIFO slot).
+    fn record_steal(&self, victim: usize, count: usize) {
+        let stats = &self.shared.stats;
+        stats.record_worker(self.index, Event::StealSuccess, 1);
+        stats.record_worker(self.index, Event::TasksStolen, count as u64);
+        if let Some(tracer) = &self.shared.trace {
+            tracer.record(Record::Steal {
+                victim,
+                count,
+                at: tracer.now(),
+            });
+        }
     }
 
     fn record_turn(&self, report: &crate::reactor::TurnReport) {
