@@ -339,20 +339,16 @@ impl WorkerContext {
                     shared.remotes[self.index].parker.park(&shared.reactor)
                 })
             });
-            if let (Some(tracer), Some(start)) = (&shared.trace, park_start) {
-                let dur = tracer.now() - start;
-                tracer.record(match &report {
-                    Some(r) => Record::ReactorTurn {
-                        events: r.io_events,
-                        start,
-                        dur,
-                    },
-                    None => Record::Parked { start, dur },
-                });
-            }
             core = parked_core;
-            if let Some(r) = &report {
-                self.record_turn(r);
+            match &report {
+                // Parked in the reactor: the park was a reactor turn.
+                Some(r) => self.record_turn(r, park_start),
+                None => {
+                    if let (Some(tracer), Some(start)) = (&shared.trace, park_start) {
+                        let dur = tracer.now() - start;
+                        tracer.record(Record::Parked { start, dur });
+                    }
+                }
             }
             let remote = &shared.remotes[self.index];
             let has_local_work = !core.queue.is_empty() || remote.has_lifo();
@@ -444,10 +440,18 @@ impl WorkerContext {
         }
     }
 
-    fn record_turn(&self, report: &crate::reactor::TurnReport) {
+    /// A reactor turn that started at `trace_start` (trace clock, when tracing) made `report`.
+    fn record_turn(&self, report: &crate::reactor::TurnReport, trace_start: Option<u64>) {
         let stats = &self.shared.stats;
         stats.record_worker(self.index, Event::ReactorTurn, 1);
         stats.record_worker(self.index, Event::ReactorEvents, report.io_events as u64);
+        if let (Some(tracer), Some(start)) = (&self.shared.trace, trace_start) {
+            tracer.record(Record::ReactorTurn {
+                events: report.io_events,
+                start,
+                dur: tracer.now() - start,
+            });
+        }
     }
 
     /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
@@ -460,15 +464,8 @@ impl WorkerContext {
             trace::waking_from(WakeKind::Io, || reactor.turn(Some(Duration::ZERO)))
         });
         drop(reactor);
-        if let (Some(tracer), Some(start), Ok(report)) = (&self.shared.trace, start, &result) {
-            tracer.record(Record::ReactorTurn {
-                events: report.io_events,
-                start,
-                dur: tracer.now() - start,
-            });
-        }
         match result {
-            Ok(report) => self.record_turn(&report),
+            Ok(report) => self.record_turn(&report, start),
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
         }
         if self.shared.time.is_due() {
