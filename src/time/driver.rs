@@ -252,13 +252,21 @@ impl TimeDriver {
     }
 
     /// With the arm lock held: lowers `armed` to `tick` if earlier, and sets the timerfd unless it already
-    /// holds that tick.
+    /// holds that tick and has not expired yet.
+    ///
+    /// Skipping the `timerfd_settime` is safe only while the expiry is still ahead: its event then comes
+    /// after `armed` holds `tick`, so whoever receives it sees the timers due (`is_due`). If `tick` may have
+    /// passed, the expiry may have been delivered while `armed` was `MAX` (inside a `process` that read the
+    /// clock just before it) and dropped by a worker that found nothing due; the one-shot timerfd is then
+    /// disarmed and would never fire again. Setting it again (for a time in the past: at once) brings a fresh
+    /// event. `armed` is stored before the clock is read, so an expiry after the read finds it set.
     fn arm_locked(&self, timerfd_tick: &mut u64, tick: u64) {
         if tick >= self.armed.load(SeqCst) {
             return;
         }
         self.armed.store(tick, SeqCst);
-        if *timerfd_tick != tick {
+        // `now_tick` is never behind the timerfd's clock, so `tick > now` means it has not fired yet.
+        if *timerfd_tick != tick || tick <= self.now_tick() {
             *timerfd_tick = tick;
             self.set_timerfd(tick);
         }
@@ -293,7 +301,7 @@ impl TimeDriver {
                     next = next.min(t);
                 }
             }
-            // `next` is after `now`, so a timerfd still holding it has not fired yet: no need to set it again.
+            // A timerfd still holding `next` is set again only if `next` has passed meanwhile (`arm_locked`).
             self.arm_locked(&mut timerfd_tick, next);
         }
         let n = fired.len();
