@@ -36,6 +36,9 @@ fn a_slow_poll_is_reported_with_where_the_task_was_spawned() {
             ferrio::spawn(async {}).await.unwrap();
             (id, line)
         });
+        // The report is made when the poll returns, which is after the task woke its awaiter: dropping the
+        // runtime joins the workers, so every report has been made.
+        drop(rt);
         let events = events.lock().unwrap().clone();
         let slow: Vec<_> = events
             .iter()

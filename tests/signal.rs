@@ -14,10 +14,12 @@ use support::{within, Flavors};
 
 static SIGNAL_LOCK: Mutex<()> = Mutex::new(());
 
+/// Raises `signo` on the calling thread: the handler has run when this returns (`kill` to the process could
+/// deliver it to another thread a moment later, which would make the coalescing checks racy).
 fn raise(signo: i32) {
-    // SAFETY: `kill` on our own pid with a signal ferrio handles; no memory is involved.
-    let rc = unsafe { libc::kill(libc::getpid(), signo) };
-    assert_eq!(rc, 0, "kill failed: {}", std::io::Error::last_os_error());
+    // SAFETY: `raise` with a signal ferrio handles; no memory is involved.
+    let rc = unsafe { libc::raise(signo) };
+    assert_eq!(rc, 0, "raise failed: {}", std::io::Error::last_os_error());
 }
 
 #[test]
@@ -110,7 +112,7 @@ fn a_signal_that_arrived_while_nobody_listened_is_not_delivered_to_a_later_liste
             raise(kind.as_raw_value());
             assert_eq!(first.recv().await, Some(()));
             drop(first);
-            // Nobody listens now: the handler still records this one.
+            // Nobody listens now: the handler still records this one (before `raise` returns).
             raise(kind.as_raw_value());
             let mut late = signal(kind).unwrap();
             let nothing = ferrio::time::timeout(Duration::from_millis(50), late.recv()).await;

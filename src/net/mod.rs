@@ -16,7 +16,7 @@
 //!
 //! Writes never raise SIGPIPE: plain writes go through `send(MSG_NOSIGNAL)`, vectored writes through
 //! `sendmsg(MSG_NOSIGNAL)` (`sys.rs`), so a closed peer gives `BrokenPipe` even in a program that did not
-//! ignore the signal. (std's own `write` on a Unix stream is `write(2)` and does raise it.)
+//! ignore the signal. (A plain `write(2)` on a socket whose peer is gone would raise it.)
 //!
 //! Name resolution: `bind`, `connect` and `send_to` of the IP sockets accept anything
 //! `std::net::ToSocketAddrs` does. Socket addresses and literal IPs (`"127.0.0.1:7000"`, `"[::1]:80"`) are

@@ -199,7 +199,17 @@ impl Runtime {
     /// worker stuck in a long poll is left behind (it exits when that poll returns, and its task is dropped
     /// then), and so is a blocking job still running (it finishes on its thread; its result is discarded).
     /// Returns how many threads (workers and blocking-pool threads) were left behind.
+    ///
+    /// # Panics
+    /// When called from inside one of this runtime's own tasks (it would wait for its own worker): the
+    /// runtime's tasks are told to stop first, as when such a task drops the `Runtime`.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> usize {
+        if context::entered_runtime() == Some(self.id()) {
+            self.stop_from_inside();
+            panic!(
+                "ferrio: Runtime::shutdown_timeout was called from inside one of the runtime's own tasks; call                  it from outside the runtime (its tasks were told to stop)"
+            );
+        }
         let left = self.shutdown(Some(timeout));
         self.shut_down = true;
         left
@@ -244,16 +254,24 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Stops a runtime from one of its own worker threads, where joining its threads would deadlock: tell
+    /// them to stop, cancel every other task now (the running ones finish their poll first), shut the
+    /// blocking pool down without waiting.
+    fn stop_from_inside(&mut self) {
+        self.shut_down = true;
+        if let Kind::MultiThread { shared, .. } = &self.kind {
+            shared.stop_workers(Some(Duration::ZERO));
+            shared.shutdown_tasks();
+        }
+        self.handle.inner.blocking().shutdown(Instant::now());
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if context::entered_runtime() == Some(self.id()) {
-            // Joining our own threads from one of them would deadlock: stop them and say so.
-            if let Kind::MultiThread { shared, .. } = &self.kind {
-                shared.stop_workers(Some(Duration::ZERO));
-                // Cancel every other task now (the running ones finish their poll on their workers first).
-                shared.shutdown_tasks();
-            }
-            self.handle.inner.blocking().shutdown(Instant::now());
+        if !self.shut_down && context::entered_runtime() == Some(self.id()) {
+            self.stop_from_inside();
             panic!(
                 "ferrio: a Runtime was dropped from inside one of its own tasks; drop it from outside the \
                  runtime (its tasks were told to stop)"

@@ -246,8 +246,10 @@ impl Drop for HomeGuard {
 /// A snapshot of a runtime's counters (`Runtime::stats`, `Handle::stats`).
 ///
 /// Counters only grow; subtract two snapshots to measure an interval. Gauges (queue depths) are what they
-/// were when the snapshot was taken. The snapshot is not atomic across counters: a task may show as
-/// spawned in one worker and not yet completed in another.
+/// were when the snapshot was taken. The snapshot is not atomic across counters, nor with task state: a
+/// task may show as spawned in one worker and not yet completed in another, and a thread that sees a task
+/// done (`is_done()`) without having been woken by it may read the stats just before its count lands. An
+/// awaiter woken by the task's completion finds it counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuntimeStats {
     /// One entry per worker thread (the current-thread flavour has one: the thread running `block_on`).

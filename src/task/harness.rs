@@ -164,8 +164,9 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 _ => Outcome::Completed,
             };
         });
-        // Before the awaiter is woken, so that it finds the task counted (stats). Our reference keeps the cell,
-        // and the hook in it, alive.
+        // Before the awaiter is woken, so that an awaiter woken by the join waker finds the task counted in
+        // the stats (one that spins on `is_done()` may look a moment before the count lands: stats snapshots
+        // are not atomic with task state). Our reference keeps the cell, and the hook in it, alive.
         self.cell().scheduler.task_finished(header.id, outcome);
         if !snapshot.has_join_interest() {
             // Nobody will read the output: drop it here (raw.rs invariant 2, last case).
