@@ -194,7 +194,11 @@ fn cancel_busy_task_from_another_task() {
             Arc::try_unwrap(busy).unwrap().await
         });
         assert!(out.unwrap_err().is_cancelled(), "{flavor:?}");
-        assert!(spins.load(SeqCst) >= 1);
+        if flavor == Flavor::CurrentThread {
+            // asyncio's order: the busy task ran before the canceller's first yield came back. (On the
+            // multi-thread flavour the cancel may land before the other worker first polls it.)
+            assert!(spins.load(SeqCst) >= 1);
+        }
         assert_eq!(drops.dropped(), 1, "{flavor:?}");
         let before = spins.load(SeqCst);
         std::thread::sleep(Duration::from_millis(20));
