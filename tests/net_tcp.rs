@@ -7,40 +7,10 @@ mod support;
 use ferrio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ferrio::net::{ReuniteError, TcpListener, TcpStream};
 use ferrio::time::timeout;
-use std::future::Future;
 use std::io::{ErrorKind, IoSlice};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::time::Duration;
-use support::{within, Flavor, Flavors};
-
-/// Hang guard of every test body.
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Runs `body` inside `block_on` of a fresh runtime of each flavour; a hang (the runtime's drop included)
-/// fails the test after `LIMIT`.
-fn on_each_flavour<Fut: Future<Output = ()> + 'static>(body: fn(Flavor) -> Fut) {
-    Flavors::each(|flavor, rt| {
-        within(LIMIT, move || {
-            rt.block_on(body(flavor));
-            drop(rt);
-        })
-    });
-}
-
-/// A listener on a free loopback port, and its address.
-fn listen() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    (listener, addr)
-}
-
-/// A connected pair: (client, accepted server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let (listener, addr) = listen();
-    let client = TcpStream::connect(addr).await.unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
+use support::tcp::{listen, on_each_flavour, pair};
 
 /// Echoes every connection until its client closes the writing side; then closes it.
 async fn echo_server(listener: TcpListener) {

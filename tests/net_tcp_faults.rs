@@ -11,43 +11,14 @@ mod support;
 use ferrio::io::{AsyncReadExt, AsyncWriteExt};
 use ferrio::net::{TcpListener, TcpStream};
 use ferrio::time::timeout;
-use std::future::Future;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use support::tcp::{listen, on_each_flavour, pair, set_linger_zero, LIMIT};
 use support::{within, DropCounter, Flavor, Flavors};
-
-/// Hang guard of every test body.
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Runs `body` inside `block_on` of a fresh runtime of each flavour; a hang (the runtime's drop included)
-/// fails the test after `LIMIT`.
-fn on_each_flavour<Fut: Future<Output = ()> + 'static>(body: fn(Flavor) -> Fut) {
-    Flavors::each(|flavor, rt| {
-        within(LIMIT, move || {
-            rt.block_on(body(flavor));
-            drop(rt);
-        })
-    });
-}
-
-/// A listener on a free loopback port, and its address.
-fn listen() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    (listener, addr)
-}
-
-/// A connected pair: (client, accepted server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let (listener, addr) = listen();
-    let client = TcpStream::connect(addr).await.unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
 
 /// A loopback address nobody listens on (a port that was free a moment ago).
 fn closed_addr() -> SocketAddr {
@@ -177,31 +148,6 @@ fn writing_to_a_closed_peer_fails_without_sigpipe() {
         out.status
     );
     assert!(stdout.contains("1 passed"), "child ran no test\n{stdout}");
-}
-
-/// `SO_LINGER` with a zero timeout: closing sends a reset instead of a FIN.
-fn set_linger_zero(fd: RawFd) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `fd` is an open socket the caller owns for the duration of the call; `linger` is a valid
-    // `struct linger` that outlives the call, and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt(SO_LINGER): {}",
-        io::Error::last_os_error()
-    );
 }
 
 /// A peer that resets the connection: a read already waiting fails with `ConnectionReset`, and so does one

@@ -22,7 +22,7 @@ use ferrio::time::{sleep, timeout};
 use ferrio::{yield_now, Runtime, Task};
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +30,7 @@ use stress_support::{
     alone, assert_fds_back_to, limit, open_fds, quiet_intended_panics, rss_bytes, scaled, Counted,
     Counts, Tally, XorShift, PANIC_MARKER,
 };
+use support::tcp::set_linger_zero;
 use support::{within, Flavor};
 
 /// Connections open at once.
@@ -38,31 +39,6 @@ const CONCURRENCY: usize = 64;
 /// How long a client or handler may wait for its peer before the test calls it stuck (generous: debug
 /// build, loaded machine).
 const IO_LIMIT: Duration = Duration::from_secs(10);
-
-/// `SO_LINGER` with a zero timeout: closing the socket sends a reset instead of a FIN.
-fn set_linger_zero(fd: RawFd) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `fd` is an open socket owned by the caller for the duration of the call; `linger` is a valid
-    // `struct linger` that outlives the call, and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt(SO_LINGER): {}",
-        io::Error::last_os_error()
-    );
-}
 
 /// What a connection does after the echo; the client sends it as the first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

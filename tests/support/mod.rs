@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod tcp;
 
 use futures_channel::oneshot;
 use std::any::Any;
