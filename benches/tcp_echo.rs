@@ -13,6 +13,8 @@
 
 mod support;
 
+use support::echo::{ferrio_loops, lite_loops, process_cpu, tokio_loops};
+
 use criterion::{criterion_group, Criterion, Throughput};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -21,47 +23,6 @@ use support::{config, progress, set_current, start_watchdog, AsyncExecutorRt, Ex
 
 const CONNECTIONS: usize = 50;
 const ROUND_TRIPS: usize = 100;
-const MESSAGE: usize = 64;
-
-/// Client and server loops per I/O trait family (same method names).
-macro_rules! echo_loops {
-    ($module:ident, $($ext:tt)*) => {
-        mod $module {
-            use $($ext)*;
-
-            pub async fn client<S: AsyncReadExt + AsyncWriteExt + Unpin>(s: &mut S) {
-                let message = [7u8; super::MESSAGE];
-                let mut buf = [0u8; 4096];
-                for _ in 0..super::ROUND_TRIPS {
-                    s.write_all(&message).await.expect("client write");
-                    let mut got = 0;
-                    while got < super::MESSAGE {
-                        let k = s.read(&mut buf).await.expect("client read");
-                        assert!(k > 0, "server closed the connection");
-                        got += k;
-                    }
-                }
-            }
-
-            pub async fn server<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut s: S) {
-                let mut buf = [0u8; 4096];
-                loop {
-                    let k = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => k,
-                    };
-                    if s.write_all(&buf[..k]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    };
-}
-
-echo_loops!(ferrio_loops, ferrio::io::{AsyncReadExt, AsyncWriteExt});
-echo_loops!(tokio_loops, tokio::io::{AsyncReadExt, AsyncWriteExt});
-echo_loops!(lite_loops, futures_lite::{AsyncReadExt, AsyncWriteExt});
 
 /// `CONNECTIONS` connected std pairs (client, server), non-blocking, `TCP_NODELAY`.
 fn std_pairs() -> Vec<(TcpStream, TcpStream)> {
@@ -77,18 +38,6 @@ fn std_pairs() -> Vec<(TcpStream, TcpStream)> {
             (client, server)
         })
         .collect()
-}
-
-/// CPU time (user + system) of the whole process so far.
-fn process_cpu() -> Duration {
-    // SAFETY: `getrusage` fills the zeroed struct we pass; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// Wall and CPU time summed over every iteration of one runtime (criterion's warm-up included), for the
@@ -166,7 +115,7 @@ fn bench_ferrio(c: &mut Criterion) {
                             let slot = slot.clone();
                             ferrio::spawn(async move {
                                 let mut s = slot.lock().unwrap().take().unwrap();
-                                ferrio_loops::client(&mut s).await;
+                                ferrio_loops::client(&mut s, ROUND_TRIPS).await;
                                 *slot.lock().unwrap() = Some(s);
                             })
                         })
@@ -211,7 +160,7 @@ fn bench_tokio(c: &mut Criterion) {
                             let slot = slot.clone();
                             tokio::spawn(async move {
                                 let mut s = slot.lock().unwrap().take().unwrap();
-                                tokio_loops::client(&mut s).await;
+                                tokio_loops::client(&mut s, ROUND_TRIPS).await;
                                 *slot.lock().unwrap() = Some(s);
                             })
                         })
@@ -248,7 +197,7 @@ fn bench_async_io(c: &mut Criterion) {
                     let (slot, latch) = (slot.clone(), latch.clone());
                     ex.spawn(async move {
                         let mut s = slot.lock().unwrap().take().unwrap();
-                        lite_loops::client(&mut s).await;
+                        lite_loops::client(&mut s, ROUND_TRIPS).await;
                         *slot.lock().unwrap() = Some(s);
                         latch.count_down();
                     });

@@ -16,18 +16,20 @@
 //! - `async_io`: `async_io::Async<TcpStream>`; the server is a task of a `LocalExecutor` run by
 //!   `async_io::block_on` on the bench thread with the client (smol's single-thread setup).
 //!
-//! Client and server read into 4 KiB buffers, so a read that returns less than asked tells every runtime
-//! that the socket is drained (no extra `read` that would fail with `EAGAIN`).
+//! The client and server loops are shared with `tcp_echo` (`benches/support/echo.rs`).
 //!
 //! Noise: runtimes are interleaved in rounds (the starting runtime rotates), each round a batch per
 //! runtime, after a warm-up batch each. Idle runtimes park and use no CPU.
 //!
 //! Environment: `FERRIO_RTT_SAMPLES` (default 50000 round trips per runtime), `FERRIO_RTT_ROUNDS`
-//! (default 5), `FERRIO_RTT_ONLY` (comma-separated runtime ids to keep besides the floor, for profiling). Targets, printed as met/missed: ferrio p50 <= 1.05 x floor p50 and p99 <= 1.10 x floor p99.
+//! (default 5), `FERRIO_RTT_ONLY` (comma-separated runtime ids to keep besides the floor, for profiling).
+//! Targets, printed as met/missed: ferrio p50 <= 1.05 x floor p50 and p99 <= 1.10 x floor p99.
 //!
 //! Run: `cargo bench --bench tcp_rtt`.
 
 mod support;
+
+use support::echo::{ferrio_loops, lite_loops, process_cpu, tokio_loops, BUF, MESSAGE};
 
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
@@ -36,8 +38,6 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use support::{set_current, start_watchdog, Watch};
 
-const MESSAGE: usize = 64;
-const BUF: usize = 4096;
 const WARMUP: usize = 2000;
 const P50_TARGET: f64 = 1.05;
 const P99_TARGET: f64 = 1.10;
@@ -48,53 +48,6 @@ trait EchoRuntime {
     /// Runs `n` sequential round trips and returns each one's duration in ns.
     fn batch(&mut self, n: usize) -> Vec<u64>;
 }
-
-/// The client and server loops, written once per I/O trait family (the method names are the same).
-macro_rules! echo_loops {
-    ($module:ident, $($ext:tt)*) => {
-        mod $module {
-            use $($ext)*;
-            use std::time::Instant;
-
-            /// `n` timed round trips of `MESSAGE` bytes.
-            pub async fn client<S: AsyncReadExt + AsyncWriteExt + Unpin>(s: &mut S, n: usize) -> Vec<u64> {
-                let message = [7u8; super::MESSAGE];
-                let mut buf = vec![0u8; super::BUF];
-                let mut samples = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let start = Instant::now();
-                    s.write_all(&message).await.expect("client write");
-                    let mut got = 0;
-                    while got < super::MESSAGE {
-                        let k = s.read(&mut buf).await.expect("client read");
-                        assert!(k > 0, "server closed the connection");
-                        got += k;
-                    }
-                    samples.push(start.elapsed().as_nanos() as u64);
-                }
-                samples
-            }
-
-            /// Echoes until the peer closes.
-            pub async fn server<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut s: S) {
-                let mut buf = vec![0u8; super::BUF];
-                loop {
-                    let k = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => k,
-                    };
-                    if s.write_all(&buf[..k]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    };
-}
-
-echo_loops!(ferrio_loops, ferrio::io::{AsyncReadExt, AsyncWriteExt});
-echo_loops!(tokio_loops, tokio::io::{AsyncReadExt, AsyncWriteExt});
-echo_loops!(lite_loops, futures_lite::{AsyncReadExt, AsyncWriteExt});
 
 /// A connected pair of std streams (client, server), `TCP_NODELAY` on both.
 fn std_pair() -> (TcpStream, TcpStream) {
@@ -210,7 +163,7 @@ impl EchoRuntime for Ferrio {
         let mut client = self.client.take().unwrap();
         let (client, samples) = self.rt.block_on(async move {
             ferrio::spawn(async move {
-                let samples = ferrio_loops::client(&mut client, n).await;
+                let samples = ferrio_loops::client_timed(&mut client, n).await;
                 (client, samples)
             })
             .await
@@ -253,7 +206,7 @@ impl EchoRuntime for Tokio {
         let mut client = self.client.take().unwrap();
         let (client, samples) = self.rt.block_on(async move {
             tokio::spawn(async move {
-                let samples = tokio_loops::client(&mut client, n).await;
+                let samples = tokio_loops::client_timed(&mut client, n).await;
                 (client, samples)
             })
             .await
@@ -287,7 +240,7 @@ impl EchoRuntime for AsyncIo {
         "async_io"
     }
     fn batch(&mut self, n: usize) -> Vec<u64> {
-        async_io::block_on(self.ex.run(lite_loops::client(&mut self.client, n)))
+        async_io::block_on(self.ex.run(lite_loops::client_timed(&mut self.client, n)))
     }
 }
 
@@ -301,18 +254,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(default)
-}
-
-/// CPU time (user + system) of the whole process so far.
-fn process_cpu() -> Duration {
-    // SAFETY: `getrusage` fills the zeroed struct we pass; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 struct Row {

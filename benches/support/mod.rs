@@ -3,10 +3,14 @@
 //! `BenchRuntime` / `Spawner` traits, `RuntimeVisitor` / `for_each_runtime`, a completion `Latch`, the hang
 //! watchdog (`FERRIO_BENCH_HANG_SECS`) with its progress counters, and the criterion settings.
 //!
+//! `echo.rs` holds the TCP echo loops and the process CPU clock of `tcp_rtt` and `tcp_echo`.
+//!
 //! Every bench file includes this with `mod support;` and uses only part of it (`floor` only the criterion
 //! settings, `timer_latency` only the runtime constructors and the watchdog; `scheduler` never sleeps and
 //! `timer` never yields), and each bench binary compiles the module on its own, hence `allow(dead_code)`.
 #![allow(dead_code)]
+
+pub mod echo;
 
 use criterion::Criterion;
 use futures_channel::oneshot;
