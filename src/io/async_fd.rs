@@ -191,7 +191,35 @@ impl<T: AsRawFd> AsyncFd<T> {
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_then(cx, direction, op, |_, _| {})
+    }
+
+    /// `poll_io` for stream reads and writes of `len` bytes: a transfer shorter than asked means the kernel
+    /// buffer was drained (read) or filled (write), so the readiness is cleared right away and the next call
+    /// waits without first paying for a system call that would only say `WouldBlock`.
+    pub(crate) fn poll_io_stream(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_then(cx, direction, op, |&n, event| {
+            if n > 0 && n < len && !event.is_closed() {
+                self.clear(event);
+            }
+        })
+    }
+
+    /// `poll_io`, calling `after` with a successful result and the readiness it used.
+    fn poll_io_then<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        after: impl FnOnce(&R, ReadyEvent),
     ) -> Poll<io::Result<R>> {
         let charge = ready!(coop::poll_proceed(cx));
         loop {
@@ -204,43 +232,11 @@ impl<T: AsRawFd> AsyncFd<T> {
                     self.clear(event);
                 }
                 result => {
+                    if let Ok(value) = &result {
+                        after(value, event);
+                    }
                     charge.made_progress();
                     return Poll::Ready(result);
-                }
-            }
-        }
-    }
-
-    /// `poll_io` for stream reads and writes of `len` bytes: a transfer shorter than asked means the kernel
-    /// buffer was drained (read) or filled (write), so the readiness is cleared right away and the next call
-    /// waits without first paying for a system call that would only say `WouldBlock`.
-    pub(crate) fn poll_io_stream(
-        &self,
-        cx: &mut Context<'_>,
-        direction: Direction,
-        len: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        let charge = ready!(coop::poll_proceed(cx));
-        loop {
-            let event = ready!(self.slot_poll_ready(cx, direction));
-            match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if event.is_shutdown() {
-                        return Poll::Ready(Err(shut_down_error()));
-                    }
-                    self.clear(event);
-                }
-                Ok(n) => {
-                    if n > 0 && n < len && !event.is_closed() {
-                        self.clear(event);
-                    }
-                    charge.made_progress();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) => {
-                    charge.made_progress();
-                    return Poll::Ready(Err(e));
                 }
             }
         }
