@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
-use support::process;
+use support::{process, TempPath};
 
 /// How long one run of the example may take before it is killed.
 const HANG_LIMIT: Duration = Duration::from_secs(120);
@@ -78,22 +78,6 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
         status,
         stdout: finished.stdout,
         stderr: finished.stderr,
-    }
-}
-
-/// A temporary file path unique to this process and `name`, removed on drop.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> TempPath {
-        let pid = std::process::id();
-        TempPath(std::env::temp_dir().join(format!("ferrio-latency-test-{pid}-{name}")))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -17,27 +17,9 @@ use ferrio::time::sleep;
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, IoSlice};
 use std::net::Shutdown;
-use std::path::PathBuf;
 use std::time::Duration;
 use stress_support::{alone, assert_fds_back_to};
-use support::{expect_panic, within, Flavor};
-
-/// A socket path in the temp directory, removed on drop.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(tag: &str) -> TempPath {
-        let p = std::env::temp_dir().join(format!("ferrio-leaks-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        TempPath(p)
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use support::{expect_panic, within, Flavor, TempPath};
 
 /// The descriptors a child shell has open (`ls -l /proc/$$/fd`, run by the shell on itself): fd number ->
 /// what it points at.

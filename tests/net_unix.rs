@@ -12,39 +12,12 @@ use std::io::ErrorKind;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::Flavors;
+use support::{Flavors, TempPath};
 
 /// Generous bound for anything that should take milliseconds: only a hang trips it.
 const HANG: Duration = Duration::from_secs(20);
-
-/// A socket path under the temp dir, unique to this process and call, removed when dropped.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(tag: &str) -> TempPath {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("ferrio-{tag}-{}-{n}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        TempPath(path)
-    }
-}
-
-impl AsRef<Path> for TempPath {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// A name in the abstract namespace, unique to this process and call.
 fn abstract_name(tag: &str) -> std::os::unix::net::SocketAddr {

@@ -6,11 +6,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::Flavor;
-
-fn temp_path(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("ferrio-trace-{}-{name}.json", std::process::id()))
-}
+use support::{Flavor, TempPath};
 
 /// Sleeps, spawns, a wake from another thread and busy tasks that an idle worker steals.
 async fn workload() {
@@ -61,7 +57,7 @@ fn the_dump_is_chrome_trace_json_with_every_kind_of_event() {
         .build()
         .unwrap();
     rt.block_on(async { ferrio::spawn(workload()).await.unwrap() });
-    let path = temp_path("mt");
+    let path = TempPath::new("trace-mt.json");
     rt.dump_trace(&path).unwrap();
     let json = std::fs::read_to_string(&path).unwrap();
     assert!(json.starts_with('{') && json.trim_end().ends_with('}'));
@@ -79,10 +75,9 @@ fn the_dump_is_chrome_trace_json_with_every_kind_of_event() {
     ] {
         assert!(json.contains(needle), "{needle} missing from the trace");
     }
-    if let Some(ok) = python_parses(&path) {
-        assert!(ok, "python's json module rejected {}", path.display());
+    if let Some(ok) = python_parses(&path.0) {
+        assert!(ok, "python's json module rejected {}", path.0.display());
     }
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -94,7 +89,7 @@ fn the_current_thread_flavour_traces_on_one_track() {
         }
         ferrio::spawn(async {}).await.unwrap();
     });
-    let path = temp_path("ct");
+    let path = TempPath::new("trace-ct.json");
     rt.dump_trace(&path).unwrap();
     let json = std::fs::read_to_string(&path).unwrap();
     assert!(json.contains("\"name\":\"worker 0\""));
@@ -102,7 +97,6 @@ fn the_current_thread_flavour_traces_on_one_track() {
     assert!(json.contains("\"name\":\"poll\""));
     assert!(json.contains("\"name\":\"wake (local)\""));
     assert!(json.contains("\"name\":\"timers fired\""));
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -113,7 +107,7 @@ fn each_worker_keeps_only_its_newest_events() {
             ferrio::spawn(async {}).await.unwrap();
         }
     });
-    let path = temp_path("cap");
+    let path = TempPath::new("trace-cap.json");
     rt.dump_trace(&path).unwrap();
     let json = std::fs::read_to_string(&path).unwrap();
     // Records are one per line after the metadata (2 tracks: worker 0, other threads).
@@ -122,13 +116,12 @@ fn each_worker_keeps_only_its_newest_events() {
         .filter(|l| l.contains("\"tid\":0,\"ts\""))
         .count();
     assert_eq!(records, 10, "{json}");
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
 fn dump_without_trace_and_trace_zero_are_refused() {
     let rt = Flavor::CurrentThread.build();
-    let err = rt.dump_trace(temp_path("none")).unwrap_err();
+    let err = rt.dump_trace(TempPath::new("trace-none.json")).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("Builder::trace"), "{err}");
     let err = ferrio::Runtime::builder().trace(0).build().unwrap_err();

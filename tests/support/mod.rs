@@ -105,6 +105,36 @@ impl Drop for ThreadDropGuard {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Temporary paths
+// ---------------------------------------------------------------------------------------------------------
+
+/// A path in the temp directory unique to this process and call (`ferrio-PID-N-TAG`, so `TAG` may carry an
+/// extension); a stale file there is removed first, and the file is removed on drop.
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    pub fn new(tag: &str) -> TempPath {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, SeqCst);
+        let path = std::env::temp_dir().join(format!("ferrio-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TempPath(path)
+    }
+}
+
+impl AsRef<std::path::Path> for TempPath {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Flavours
 // ---------------------------------------------------------------------------------------------------------
 
