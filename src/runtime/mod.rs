@@ -207,7 +207,8 @@ impl Runtime {
         if context::entered_runtime() == Some(self.id()) {
             self.stop_from_inside();
             panic!(
-                "ferrio: Runtime::shutdown_timeout was called from inside one of the runtime's own tasks; call                  it from outside the runtime (its tasks were told to stop)"
+                "ferrio: Runtime::shutdown_timeout was called from inside one of the runtime's own tasks; call \
+                 it from outside the runtime (its tasks were told to stop)"
             );
         }
         let left = self.shutdown(Some(timeout));
