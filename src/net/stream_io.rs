@@ -34,8 +34,8 @@ pub(crate) fn poll_write<T: AsRawFd>(
     if buf.is_empty() {
         return Poll::Ready(Ok(0));
     }
-    // `send(MSG_NOSIGNAL)`, not the inner type's `write`: that is `write(2)` for a Unix stream, which raises
-    // SIGPIPE when the peer is gone.
+    // `send(MSG_NOSIGNAL)` ourselves rather than trusting each inner type's `write`: a plain `write(2)` on a
+    // socket whose peer is gone raises SIGPIPE.
     io.poll_io_stream(cx, Direction::Write, buf.len(), |s| {
         sys::send(s.as_raw_fd(), buf)
     })
