@@ -17,7 +17,11 @@
 #[path = "teach_common/mod.rs"]
 mod teach_common;
 
+use ferrio::time::Sleep;
 use ferrio::Runtime;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use teach_common::{delta, explain, thread_name, trace_path, TraceEvent};
 
@@ -128,7 +132,7 @@ fn main() {
         .build()
         .expect("build the runtime");
     let before = rt.stats();
-    let results = rt.block_on(async {
+    let (results, syncs) = rt.block_on(async {
         ferrio::spawn(run_deadlines())
             .await
             .expect("the timer task failed")
@@ -148,9 +152,10 @@ fn main() {
     println!();
     let total = delta(&after.total, &before.total);
     println!(
-        "stats: timers_fired = {} ({} deadlines + 1 sync timer), per worker {:?}",
+        "stats: timers_fired = {} ({} deadlines + {syncs} sync timer{}), per worker {:?}",
         total.timers_fired,
         DEADLINES.len(),
+        if syncs == 1 { "" } else { "s" },
         after
             .workers
             .iter()
@@ -161,36 +166,71 @@ fn main() {
     println!();
 
     match rt.dump_trace(&trace_file) {
-        Ok(()) => print_wakeups(&trace_file),
+        Ok(()) => print_wakeups(&trace_file, syncs),
         Err(e) => println!("could not write the trace to {}: {e}", trace_file.display()),
     }
 }
 
-/// Fires one timer (so the wheel's clock stands at "now"), then runs every deadline from a common start.
-/// Returns, per deadline: name, deadline and firing time since the start, and the thread that woke.
-async fn run_deadlines() -> Vec<(&'static str, Duration, Duration, String)> {
-    // The wheel's clock only moves when timers are processed. Without this, a fresh wheel's clock is 0 and
-    // every deadline would land by its distance from the runtime's start, not from now.
-    ferrio::time::sleep(Duration::from_micros(500)).await;
-    let start = Instant::now();
-    let tasks: Vec<_> = DEADLINES
-        .iter()
-        .map(|&(name, d)| {
-            ferrio::spawn(async move {
-                ferrio::time::sleep_until(start + d).await;
-                (name, d, start.elapsed(), thread_name())
+/// What `run_deadlines` returns: per deadline its name, deadline and firing time since the common start,
+/// and the thread that woke; then how many sync timers fired.
+type RunResults = (Vec<(&'static str, Duration, Duration, String)>, usize);
+
+/// Fires one timer (so the wheel's clock stands at "now"), then registers every deadline from a common
+/// start and awaits each in its own task.
+///
+/// A sleep whose deadline has already passed when it is first polled completes at once and never enters
+/// the wheel (and so never fires). On a loaded machine the thread can be preempted for longer than 50 us,
+/// so both steps check that their sleeps were registered (`Pending` on the first poll) and start over when
+/// one was not: every deadline below goes through the wheel.
+async fn run_deadlines() -> RunResults {
+    let mut syncs = 0;
+    loop {
+        // The wheel's clock only moves when timers are processed. Without this, a fresh wheel's clock is 0
+        // and every deadline would land by its distance from the runtime's start, not from now.
+        let mut sync = Box::pin(ferrio::time::sleep(Duration::from_micros(500)));
+        if !register(std::slice::from_mut(&mut sync)).await {
+            continue;
+        }
+        sync.await;
+        syncs += 1;
+        let start = Instant::now();
+        let mut sleeps: Vec<_> = DEADLINES
+            .iter()
+            .map(|&(_, d)| Box::pin(ferrio::time::sleep_until(start + d)))
+            .collect();
+        if !register(&mut sleeps).await {
+            continue; // dropping the sleeps unlinks the registered ones: none of them fires
+        }
+        // Each registered sleep moves (boxed, so its wheel entry stays put) into a task of its own; the
+        // task's first poll replaces this task's waker with its own.
+        let tasks: Vec<_> = DEADLINES
+            .iter()
+            .zip(sleeps)
+            .map(|(&(name, d), sleep)| {
+                ferrio::spawn(async move {
+                    sleep.await;
+                    (name, d, start.elapsed(), thread_name())
+                })
             })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.expect("a timer task failed"));
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("a timer task failed"));
+        }
+        return (results, syncs);
     }
-    results
+}
+
+/// Polls each sleep once, in order, which links it into the wheel; false if one was already due.
+async fn register(sleeps: &mut [Pin<Box<Sleep>>]) -> bool {
+    std::future::poll_fn(|cx| {
+        Poll::Ready(sleeps.iter_mut().all(|s| s.as_mut().poll(cx).is_pending()))
+    })
+    .await
 }
 
 /// Lists the wheel's wake-ups after the sync timer: firings and cascade steps.
-fn print_wakeups(path: &std::path::Path) {
+fn print_wakeups(path: &std::path::Path, syncs: usize) {
     let events = match teach_common::read_trace(path) {
         Ok(events) => events,
         Err(e) => {
@@ -201,8 +241,12 @@ fn print_wakeups(path: &std::path::Path) {
     let mut wakeups: Vec<&TraceEvent> =
         events.iter().filter(|e| e.name == "timers fired").collect();
     wakeups.sort_by(|a, b| a.ts.total_cmp(&b.ts));
-    // The first firing is the sync timer's: time 0 from here (the deadlines' start is a few us later).
-    let Some(sync) = wakeups.iter().position(|e| e.arg("count") > Some(0)) else {
+    // The last sync timer's firing is time 0 from here (the deadlines' start is a few us later).
+    let mut firings = wakeups
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.arg("count") > Some(0));
+    let Some((sync, _)) = firings.nth(syncs.saturating_sub(1)) else {
         println!("no timer firing in the trace");
         return;
     };
