@@ -158,9 +158,8 @@ impl Shared {
     {
         let (task, notified) = task::bind(future, self.clone(), &self.owned);
         if let Some(notified) = notified {
-            self.stats.record(Event::Spawned, 1);
             self.debug.on_spawn(task.id(), at);
-            self.schedule_entry(Entry::Task(notified));
+            self.schedule_spawned(notified);
         }
         task
     }
@@ -189,11 +188,22 @@ impl Shared {
         self.local_live.fetch_add(1, SeqCst);
         let (task, notified) = task::bind(future, LocalScheduler(self.clone()), &self.owned);
         if let Some(notified) = notified {
-            self.stats.record(Event::Spawned, 1);
             self.debug.on_spawn(task.id(), at);
-            self.schedule_entry(Entry::Task(notified));
+            self.schedule_spawned(notified);
         }
         task
+    }
+
+    /// Queues a new task and counts the spawn: on the loop's own block when queued from inside this
+    /// runtime's `block_on` (this thread is then that block's writer), else on the foreign block.
+    fn schedule_spawned(self: &Arc<Self>, notified: Notified) {
+        match self.try_push_local(Entry::Task(notified)) {
+            None => self.stats.record_worker(0, Event::Spawned, 1),
+            Some(entry) => {
+                self.stats.record(Event::Spawned, 1);
+                self.push_remote(entry);
+            }
+        }
     }
 
     fn schedule_entry(self: &Arc<Self>, entry: Entry) {
@@ -366,6 +376,7 @@ impl Schedule for Arc<Shared> {
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
     }
+    #[inline]
     fn task_finished(&self, id: TaskId, outcome: Outcome) {
         self.stats.record(Event::from(outcome), 1);
         self.debug.on_finish(id, outcome == Outcome::Panicked);
@@ -388,6 +399,7 @@ impl Schedule for LocalScheduler {
         self.0.local_live.fetch_sub(1, SeqCst);
         self.0.owned.remove(task)
     }
+    #[inline]
     fn task_finished(&self, id: TaskId, outcome: Outcome) {
         self.0.task_finished(id, outcome);
     }

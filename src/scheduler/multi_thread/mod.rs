@@ -164,9 +164,15 @@ impl Shared {
     {
         let (task, notified) = task::bind(future, self.clone(), &self.owned);
         if let Some(notified) = notified {
-            self.stats.record(Event::Spawned, 1);
             self.debug.on_spawn(task.id(), at);
-            self.schedule_task(notified, false);
+            // Counted where it lands: on the spawning worker's block (index at hand), else the foreign one.
+            match worker::try_schedule_local(self, notified, false) {
+                Ok(index) => self.stats.record_worker(index, Event::Spawned, 1),
+                Err(notified) => {
+                    self.stats.record(Event::Spawned, 1);
+                    self.push_remote(notified);
+                }
+            }
         }
         task
     }
@@ -177,13 +183,7 @@ impl Shared {
             .snapshot(|i| self.remotes[i].stealer.len(), self.inject.len())
     }
 
-    fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
-        if let Err(task) = worker::try_schedule_local(self, task, is_yield) {
-            self.push_remote(task);
-        }
-    }
-
-    /// `schedule_task` called through a task's hook, where `self` is a copy living inside the task: take
+    /// Schedules a woken task, called through its hook, where `self` is a copy living inside the task: take
     /// our own reference before publishing, since a worker may run and free the task at once and the
     /// runtime may be dropped meanwhile (see `Schedule`).
     fn schedule_from_hook(self: &Arc<Self>, task: Notified, is_yield: bool) {
@@ -315,6 +315,7 @@ impl Schedule for Arc<Shared> {
         self.owned.remove(task)
     }
 
+    #[inline]
     fn task_finished(&self, id: TaskId, outcome: Outcome) {
         self.stats.record(Event::from(outcome), 1);
         self.debug.on_finish(id, outcome == Outcome::Panicked);

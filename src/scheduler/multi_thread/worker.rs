@@ -136,12 +136,13 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
     }
 }
 
-/// Schedules `task` on the current worker if this thread is one of `shared`'s workers running a task.
+/// Schedules `task` on the current worker if this thread is one of `shared`'s workers running a task;
+/// returns that worker's index (so callers can count on its stats block without another lookup).
 pub(super) fn try_schedule_local(
     shared: &Arc<Shared>,
     task: Notified,
     is_yield: bool,
-) -> Result<(), Notified> {
+) -> Result<usize, Notified> {
     WORKER.with(|w| {
         let ptr = w.get();
         if ptr.is_null() {
@@ -158,7 +159,7 @@ pub(super) fn try_schedule_local(
         match core.as_mut() {
             Some(core) => {
                 ctx.schedule_local(core, task, is_yield);
-                Ok(())
+                Ok(ctx.index)
             }
             None => Err(task),
         }
