@@ -89,6 +89,10 @@ enum Entry {
 struct LoopContext {
     shared: Arc<Shared>,
     core: RefCell<Option<Box<Core>>>,
+    /// Debug mode or the trace is on (fixed when the runtime is built): polls are timed and wakes
+    /// recorded (`scheduler/observe.rs`). A copy kept beside the core, which every poll and local wake
+    /// already touches, so that with both off they pay one branch on a cached byte.
+    observed: bool,
 }
 
 /// Points `LOOP` at a context for as long as it lives, then restores the previous value (a runtime may be
@@ -237,7 +241,9 @@ impl Shared {
             match ctx.core.try_borrow_mut() {
                 Ok(mut core) => match core.as_mut() {
                     Some(core) => {
-                        trace_wake(self, &entry, WakeKind::Local);
+                        if ctx.observed {
+                            trace_wake(self, &entry, WakeKind::Local);
+                        }
                         core.queue.push_back(entry);
                         None
                     }
@@ -295,6 +301,7 @@ impl Shared {
         let ctx = LoopContext {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
+            observed: self.debug.enabled() || self.trace.is_some(),
         };
         /// Gives the core back, even if the main future panics.
         struct Leave<'a>(&'a LoopContext);
@@ -340,6 +347,7 @@ impl Shared {
         let ctx = LoopContext {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
+            observed: self.debug.enabled() || self.trace.is_some(),
         };
         {
             let _loop = LoopGuard::set(&ctx);

@@ -64,7 +64,7 @@ impl LoopContext {
                 match entry {
                     Entry::Task(task) => {
                         shared.stats.record_worker(0, Event::Polled, 1);
-                        if shared.debug.enabled() || shared.trace.is_some() {
+                        if self.observed {
                             let id = task.task().id();
                             observe::observed_poll(
                                 &shared.debug,
