@@ -7,6 +7,12 @@ use crate::runtime::trace::{self, Record, Tracer, WakeKind};
 use crate::task::TaskId;
 use std::time::Instant;
 
+/// Whether polls must go through `observed_poll` and wakes be recorded: debug mode or the trace is on.
+/// Both are fixed when the runtime is built, so the poll loops read this once into their context.
+pub(crate) fn is_on(debug: &DebugState, tracer: Option<&Tracer>) -> bool {
+    debug.enabled() || tracer.is_some()
+}
+
 /// Runs `poll` (one poll of task `id`), timing it for debug mode and the trace.
 pub(crate) fn observed_poll<R>(
     debug: &DebugState,

@@ -301,7 +301,7 @@ impl Shared {
         let ctx = LoopContext {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
-            observed: self.debug.enabled() || self.trace.is_some(),
+            observed: observe::is_on(&self.debug, self.trace.as_ref()),
         };
         /// Gives the core back, even if the main future panics.
         struct Leave<'a>(&'a LoopContext);
@@ -347,7 +347,7 @@ impl Shared {
         let ctx = LoopContext {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
-            observed: self.debug.enabled() || self.trace.is_some(),
+            observed: observe::is_on(&self.debug, self.trace.as_ref()),
         };
         {
             let _loop = LoopGuard::set(&ctx);

@@ -103,7 +103,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         shared: shared.clone(),
         index,
         core: RefCell::new(None),
-        observed: shared.debug.enabled() || shared.trace.is_some(),
+        observed: observe::is_on(&shared.debug, shared.trace.as_ref()),
     };
     WORKER.with(|w| w.set(&ctx));
     let _clear = ClearWorker;
