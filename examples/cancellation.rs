@@ -20,7 +20,7 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use teach_common::{delta, explain, thread_name};
+use teach_common::{explain, thread_name};
 
 /// Prints lines stamped with the time since the scene began.
 #[derive(Clone)]
@@ -144,7 +144,7 @@ fn outcome<T: std::fmt::Debug>(r: &Result<T, ferrio::TaskError>) -> String {
 
 /// Prints the stats' task outcomes over a scene.
 fn print_counts(handle: &Handle, before: &ferrio::RuntimeStats, expected: &str) {
-    let d = delta(&handle.stats().total, &before.total);
+    let d = handle.stats().total.since(&before.total);
     println!(
         "  stats over this scene: cancelled +{}, completed +{} ({expected})",
         d.cancelled, d.completed

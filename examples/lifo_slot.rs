@@ -218,7 +218,7 @@ fn run(mode: Mode, round_trips: usize) -> RunResult {
         .await
         .expect("the ping-pong failed")
     });
-    let d = teach_common::delta(&after.total, &before.total);
+    let d = after.total.since(&before.total);
     RunResult {
         p50: percentile(&mut samples, 50.0),
         p90: percentile(&mut samples, 90.0),

@@ -23,7 +23,7 @@ use ferrio::net::UnixStream;
 use ferrio::{Runtime, WorkerStats};
 use std::io::Write;
 use std::time::{Duration, Instant};
-use teach_common::{delta, explain, thread_name, trace_path, TraceEvent};
+use teach_common::{explain, thread_name, trace_path, TraceEvent};
 
 const WORKERS: usize = 2;
 const MESSAGE: &[u8] = b"ping";
@@ -99,7 +99,7 @@ fn print_stats(before: &[WorkerStats], after: &[WorkerStats]) {
         "", "reactor_turns", "reactor_events", "parks", "unparks", "polls", "lifo_hits"
     );
     for (i, (a, b)) in after.iter().zip(before).enumerate() {
-        let d = delta(a, b);
+        let d = a.since(b);
         println!(
             "  {:<10} {:>13} {:>14} {:>6} {:>8} {:>6} {:>10}",
             format!("worker {i}"),

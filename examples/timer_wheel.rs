@@ -23,7 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use teach_common::{delta, explain, thread_name, trace_path, TraceEvent};
+use teach_common::{explain, thread_name, trace_path, TraceEvent};
 
 /// Levels and slots per level, as in `src/time/wheel.rs`.
 const LEVELS: usize = 6;
@@ -150,7 +150,7 @@ fn main() {
         );
     }
     println!();
-    let total = delta(&after.total, &before.total);
+    let total = after.total.since(&before.total);
     println!(
         "stats: timers_fired = {} ({} deadlines + {syncs} sync timer{}), per worker {:?}",
         total.timers_fired,
@@ -160,7 +160,7 @@ fn main() {
             .workers
             .iter()
             .zip(&before.workers)
-            .map(|(a, b)| delta(a, b).timers_fired)
+            .map(|(a, b)| a.since(b).timers_fired)
             .collect::<Vec<_>>()
     );
     println!();

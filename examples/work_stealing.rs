@@ -20,7 +20,7 @@ mod teach_common;
 
 use ferrio::{Runtime, Task, WorkerStats};
 use std::time::{Duration, Instant};
-use teach_common::{delta, explain, spin, thread_name, trace_path, worker_index, TraceEvent};
+use teach_common::{explain, spin, thread_name, trace_path, worker_index, TraceEvent};
 
 /// CPU time of each busy task.
 const TASK_WORK: Duration = Duration::from_millis(1);
@@ -74,7 +74,7 @@ fn main() {
     );
     print_stats(&before.workers, &after.workers);
     print_map(&ran_on, workers);
-    let total = delta(&after.total, &before.total);
+    let total = after.total.since(&before.total);
     println!(
         "steals that found work: {} of {} attempts; tasks moved by them: {}",
         total.steal_successes, total.steal_attempts, total.tasks_stolen
@@ -113,7 +113,7 @@ fn print_stats(before: &[WorkerStats], after: &[WorkerStats]) {
         "", "polls", "steal attempts", "steals w/ work", "tasks stolen", "parks", "unparks"
     );
     for (i, (a, b)) in after.iter().zip(before).enumerate() {
-        let d = delta(a, b);
+        let d = a.since(b);
         println!(
             "  {:<10} {:>6} {:>15} {:>15} {:>13} {:>6} {:>8}",
             format!("worker {i}"),

@@ -47,10 +47,14 @@ fn task_outcomes_add_up_on_both_flavours() {
             assert_eq!(d, ferrio::WorkerStats::default());
             return;
         }
-        assert_eq!(d.spawned - before.spawned, 112, "{flavor:?}: {stats:#?}");
-        assert_eq!(d.completed - before.completed, 100, "{flavor:?}");
-        assert_eq!(d.panicked - before.panicked, 5, "{flavor:?}");
-        assert_eq!(d.cancelled - before.cancelled, 7, "{flavor:?}");
+        let interval = d.since(&before);
+        assert_eq!(interval.spawned, 112, "{flavor:?}: {stats:#?}");
+        assert_eq!(interval.completed, 100, "{flavor:?}");
+        assert_eq!(interval.panicked, 5, "{flavor:?}");
+        assert_eq!(interval.cancelled, 7, "{flavor:?}");
+        assert_eq!(interval.local_queue_depth, d.local_queue_depth);
+        // Passed the wrong way round, the counters read 0 rather than wrapping or panicking.
+        assert_eq!(before.since(&d).spawned, 0, "{flavor:?}");
         assert!(d.polls >= 112, "{flavor:?}: every task was polled: {d:?}");
         let expected_workers = if flavor == Flavor::MultiThread { 2 } else { 1 };
         assert_eq!(stats.workers.len(), expected_workers);

@@ -12,7 +12,6 @@
 // Each example uses only part of this module.
 #![allow(dead_code)]
 
-use ferrio::WorkerStats;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -78,28 +77,6 @@ pub fn trace_path(example: &str) -> PathBuf {
     flag_value("--trace")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join(format!("ferrio-{example}.json")))
-}
-
-/// `after - before`, counter by counter (the gauge `local_queue_depth` is `after`'s).
-pub fn delta(after: &WorkerStats, before: &WorkerStats) -> WorkerStats {
-    WorkerStats {
-        spawned: after.spawned - before.spawned,
-        completed: after.completed - before.completed,
-        cancelled: after.cancelled - before.cancelled,
-        panicked: after.panicked - before.panicked,
-        polls: after.polls - before.polls,
-        steal_attempts: after.steal_attempts - before.steal_attempts,
-        steal_successes: after.steal_successes - before.steal_successes,
-        tasks_stolen: after.tasks_stolen - before.tasks_stolen,
-        local_queue_depth: after.local_queue_depth,
-        lifo_hits: after.lifo_hits - before.lifo_hits,
-        parks: after.parks - before.parks,
-        unparks: after.unparks - before.unparks,
-        reactor_turns: after.reactor_turns - before.reactor_turns,
-        reactor_events: after.reactor_events - before.reactor_events,
-        timers_fired: after.timers_fired - before.timers_fired,
-        budget_forced_yields: after.budget_forced_yields - before.budget_forced_yields,
-    }
 }
 
 /// The `p`-th percentile (0..=100) of `samples`, sorted in place.

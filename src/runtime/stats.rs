@@ -248,7 +248,7 @@ impl Drop for HomeGuard {
 
 /// A snapshot of a runtime's counters (`Runtime::stats`, `Handle::stats`).
 ///
-/// Counters only grow; subtract two snapshots to measure an interval. Gauges (queue depths) are what they
+/// Counters only grow; [`WorkerStats::since`] subtracts two snapshots to measure an interval. Gauges (queue depths) are what they
 /// were when the snapshot was taken. The snapshot is not atomic across counters, nor with task state: a
 /// task may show as spawned in one worker and not yet completed in another, and a thread that sees a task
 /// done (`is_done()`) without having been woken by it may read the stats just before its count lands. An
@@ -320,6 +320,43 @@ impl WorkerStats {
             0.0
         } else {
             self.reactor_events as f64 / self.reactor_turns as f64
+        }
+    }
+
+    /// What happened between `earlier` and this snapshot: every counter minus its value in `earlier`;
+    /// the gauge `local_queue_depth` is this snapshot's. `earlier` must come from the same runtime and
+    /// worker (or both from `total`, or both from `foreign`), taken before this one; a counter that would go
+    /// below zero (snapshots passed the wrong way round) reads 0.
+    ///
+    /// ```
+    /// let rt = ferrio::Runtime::builder().current_thread().build().unwrap();
+    /// let before = rt.stats().total;
+    /// rt.block_on(async { ferrio::spawn(async {}).await.unwrap() });
+    /// let interval = rt.stats().total.since(&before);
+    /// if ferrio::RuntimeStats::enabled() {
+    ///     assert_eq!(interval.spawned, 1);
+    ///     assert_eq!(interval.completed, 1);
+    /// }
+    /// ```
+    pub fn since(&self, earlier: &WorkerStats) -> WorkerStats {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        WorkerStats {
+            spawned: d(self.spawned, earlier.spawned),
+            completed: d(self.completed, earlier.completed),
+            cancelled: d(self.cancelled, earlier.cancelled),
+            panicked: d(self.panicked, earlier.panicked),
+            polls: d(self.polls, earlier.polls),
+            steal_attempts: d(self.steal_attempts, earlier.steal_attempts),
+            steal_successes: d(self.steal_successes, earlier.steal_successes),
+            tasks_stolen: d(self.tasks_stolen, earlier.tasks_stolen),
+            local_queue_depth: self.local_queue_depth,
+            lifo_hits: d(self.lifo_hits, earlier.lifo_hits),
+            parks: d(self.parks, earlier.parks),
+            unparks: d(self.unparks, earlier.unparks),
+            reactor_turns: d(self.reactor_turns, earlier.reactor_turns),
+            reactor_events: d(self.reactor_events, earlier.reactor_events),
+            timers_fired: d(self.timers_fired, earlier.timers_fired),
+            budget_forced_yields: d(self.budget_forced_yields, earlier.budget_forced_yields),
         }
     }
 

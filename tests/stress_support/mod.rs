@@ -220,12 +220,12 @@ impl Tally {
         );
         if ferrio::RuntimeStats::enabled() {
             let runtime = || {
-                let after = after();
+                let d = after().since(before);
                 Counts {
-                    spawned: after.spawned - before.spawned,
-                    completed: after.completed - before.completed,
-                    cancelled: after.cancelled - before.cancelled,
-                    panicked: after.panicked - before.panicked,
+                    spawned: d.spawned,
+                    completed: d.completed,
+                    cancelled: d.cancelled,
+                    panicked: d.panicked,
                 }
             };
             crate::support::wait_until(std::time::Duration::from_secs(5), || runtime() == c);
