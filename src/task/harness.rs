@@ -214,7 +214,12 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     fn dealloc(self) {
         // SAFETY: the last reference is gone, so nobody else can reach the cell; it was created by
         // `Box::new` in `Cell::allocate` with this exact type.
-        drop(unsafe { Box::from_raw(self.cell.as_ptr()) });
+        let cell = unsafe { Box::from_raw(self.cell.as_ptr()) };
+        // The stage goes first, the hook after it (raw.rs invariant 7).
+        // SAFETY: the cell is ours alone (see above).
+        cell.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+        drop(cell);
     }
 
     fn try_read_output(self, dst: &mut Poll<Result<F::Output, TaskError>>, waker: &Waker) {
@@ -352,6 +357,14 @@ fn quietly(f: impl FnOnce()) {
 pub(super) unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: see the block comment above.
     unsafe { Harness::<F, S>::from_raw(ptr) }.dealloc()
+}
+
+pub(super) unsafe fn time_driver<F: Future, S: Schedule>(
+    ptr: NonNull<Header>,
+) -> Option<NonNull<crate::time::TimeDriver>> {
+    // SAFETY: see the block comment above.
+    let harness = unsafe { Harness::<F, S>::from_raw(ptr) };
+    harness.cell().scheduler.time_driver().map(NonNull::from)
 }
 
 pub(super) unsafe fn try_read_output<F: Future, S: Schedule>(

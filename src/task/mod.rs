@@ -21,6 +21,7 @@ pub use error::{TaskError, TaskId};
 pub use join::{shield, Join, JoinRef, Shield, Task};
 pub(crate) use owned::OwnedTasks;
 pub(crate) use raw::{Header, RawTask};
+pub(crate) use waker::{enclosing_task, is_waker_of};
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -66,6 +67,12 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 
     /// A poll of the task spent its whole cooperative budget (for stats). Called by the polling thread.
     fn budget_spent(&self) {}
+
+    /// The timer driver of this hook's runtime, which the hook keeps alive for as long as it exists. A
+    /// `Sleep` inside the task's future borrows it instead of counting a reference (`time/binding.rs`).
+    fn time_driver(&self) -> Option<&crate::time::TimeDriver> {
+        None
+    }
 
     /// Whether polls get a cooperative budget (`coop.rs`). The current-thread flavour opts out: asyncio never
     /// suspends a coroutine that awaits something already done, and that flavour promises asyncio's order.

@@ -24,12 +24,16 @@
 //!    (`Task<T>` is `Send` only when `T` is).
 //! 6. **Layout.** `Cell<F, S>` is `#[repr(C)]` with the `Header` first, so a `*mut Cell<F, S>` and its
 //!    `*mut Header` are the same address.
+//! 7. **Stage before hook.** Freeing a cell drops the stage before the scheduler hook. A `Sleep` inside the
+//!    future may hold an uncounted pointer to the timer driver that the hook keeps alive
+//!    (`time/binding.rs`), so the hook must outlive everything in the stage.
 
 use super::error::{TaskError, TaskId};
 use super::harness;
 use super::state::State;
 use super::Schedule;
 use crate::loom::UnsafeCell;
+use crate::time::TimeDriver;
 use std::future::Future;
 use std::ptr::NonNull;
 use std::task::{Poll, Waker};
@@ -70,6 +74,11 @@ pub(crate) struct Vtable {
     /// A cancel was accepted on a queued or running task: tell its scheduler (`Schedule::cancel_requested`).
     /// Borrows the caller's reference.
     pub(crate) cancel_requested: unsafe fn(NonNull<Header>),
+    /// The timer driver the scheduler hook keeps alive (`Schedule::time_driver`). Borrows the caller's
+    /// reference.
+    pub(crate) time_driver: unsafe fn(NonNull<Header>) -> Option<NonNull<TimeDriver>>,
+    /// Size in bytes of the whole allocation (`Cell<F, S>`), header included.
+    pub(crate) size: usize,
 }
 
 /// What the stage holds over the task's life. `Finished` reuses the bytes of `Running`.
@@ -96,6 +105,8 @@ impl<F: Future, S: Schedule> Cell<F, S> {
         drop_join_handle: harness::drop_join_handle::<F, S>,
         shutdown: harness::shutdown::<F, S>,
         cancel_requested: harness::cancel_requested::<F, S>,
+        time_driver: harness::time_driver::<F, S>,
+        size: std::mem::size_of::<Cell<F, S>>(),
     };
 
     fn allocate(future: F, scheduler: S, id: TaskId) -> NonNull<Header> {

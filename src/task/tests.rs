@@ -231,3 +231,81 @@ fn counting_waker(n: Arc<AtomicUsize>) -> Waker {
     }
     Waker::from(Arc::new(W(n)))
 }
+
+/// A value inside a task's future learns which task holds it (from the task's own waker), and only then:
+/// not for a value on the poller's stack, nor through another waker. The test scheduler offers no timer
+/// driver.
+#[test]
+fn enclosing_task_is_found_only_from_inside_the_task() {
+    struct Probe(Arc<Mutex<Vec<bool>>>);
+    impl Future for Probe {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let here = &*self as *const Probe as *const u8;
+            let inside = enclosing_task(cx.waker(), here, std::mem::size_of::<Probe>());
+            let on_stack = 0u64;
+            let stack = enclosing_task(cx.waker(), &on_stack as *const u64 as *const u8, 8);
+            let foreign = enclosing_task(Waker::noop(), here, std::mem::size_of::<Probe>());
+            let mut seen = self.0.lock().unwrap();
+            seen.push(
+                inside
+                    .as_ref()
+                    .is_some_and(|t| is_waker_of(cx.waker(), t.header)),
+            );
+            seen.push(inside.is_some_and(|t| t.time_driver.is_none()));
+            seen.push(stack.is_none());
+            seen.push(foreign.is_none());
+            Poll::Ready(())
+        }
+    }
+    let q = Queue::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let task = spawn(&q, Probe(seen.clone()));
+    q.run_all();
+    drop(task);
+    assert_eq!(*seen.lock().unwrap(), [true, true, true, true]);
+}
+
+/// Freeing a task whose future never ran drops the future before the scheduler hook (raw.rs invariant 7:
+/// sleeps inside the future may borrow the timer driver the hook keeps alive).
+#[test]
+fn dealloc_drops_the_future_before_the_hook() {
+    #[derive(Clone)]
+    struct Hook(Arc<Mutex<Vec<&'static str>>>);
+    impl Drop for Hook {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push("hook");
+        }
+    }
+    impl Schedule for Hook {
+        fn schedule(&self, task: Notified) {
+            drop(task);
+        }
+        fn yield_task(&self, task: Notified) {
+            drop(task);
+        }
+        fn release(&self, _: RawTask) -> bool {
+            false
+        }
+    }
+    struct Fut(Arc<Mutex<Vec<&'static str>>>);
+    impl Future for Fut {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
+        }
+    }
+    impl Drop for Fut {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push("future");
+        }
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let raw = RawTask::new(Fut(order.clone()), Hook(order.clone()), TaskId::next());
+    raw.drop_reference(); // no owned list
+    let notified = Notified::from_raw(raw);
+    let handle = Task::<()>::from_raw(raw);
+    drop(handle);
+    drop(notified); // the last reference: never polled, freed with its future inside
+    assert_eq!(*order.lock().unwrap(), ["future", "hook"]);
+}

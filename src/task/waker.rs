@@ -5,6 +5,7 @@
 
 use super::raw::{Header, RawTask};
 use super::state::TransitionToNotified;
+use crate::time::TimeDriver;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
@@ -37,6 +38,48 @@ pub(super) fn waker_ref<'a>(header: NonNull<Header>) -> WakerRef<'a> {
         waker: ManuallyDrop::new(waker),
         _borrow: PhantomData,
     }
+}
+
+/// The task `waker` points at, if it is a ferrio task waker (any other waker: `None`).
+pub(crate) fn task_of(waker: &Waker) -> Option<NonNull<Header>> {
+    if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+        NonNull::new(waker.data() as *mut Header)
+    } else {
+        None
+    }
+}
+
+/// What a value learns about the task whose allocation holds it (`enclosing_task`).
+pub(crate) struct EnclosingTask {
+    /// The task's header: `is_waker_of(w, header)` tells its own waker from others.
+    pub(crate) header: NonNull<Header>,
+    /// The timer driver its scheduler hook keeps alive (`Schedule::time_driver`), if any.
+    pub(crate) time_driver: Option<NonNull<TimeDriver>>,
+}
+
+/// If `waker` is a ferrio task waker and the `len` bytes at `addr` lie inside that task's allocation, what
+/// the value there can rely on: the allocation (and, by raw.rs invariant 7, the hook and its timer
+/// driver) outlives the value, since the stage is dropped before the cell is freed.
+pub(crate) fn enclosing_task(waker: &Waker, addr: *const u8, len: usize) -> Option<EnclosingTask> {
+    let header = task_of(waker)?;
+    // SAFETY: the waker owns or borrows a counted reference while we hold `&Waker` (raw.rs invariant 1).
+    let vtable = unsafe { header.as_ref() }.vtable;
+    let start = header.as_ptr() as usize;
+    let addr = addr as usize;
+    if addr < start || addr.checked_add(len)? > start + vtable.size {
+        return None;
+    }
+    // SAFETY: as above; `time_driver` borrows the waker's reference.
+    let time_driver = unsafe { (vtable.time_driver)(header) };
+    Some(EnclosingTask {
+        header,
+        time_driver,
+    })
+}
+
+/// True if `waker` is the waker of the task at `header`.
+pub(crate) fn is_waker_of(waker: &Waker, header: NonNull<Header>) -> bool {
+    std::ptr::eq(waker.vtable(), &WAKER_VTABLE) && waker.data() == header.as_ptr() as *const ()
 }
 
 fn task(ptr: *const ()) -> RawTask {

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     main_generation: AtomicUsize,
     pub(crate) event_interval: u32,
     pub(crate) runtime_id: u64,
+    /// Never replaced while `Shared` lives: task hooks lend it to the sleeps inside their futures
+    /// (`Schedule::time_driver`).
     pub(crate) time: Arc<TimeDriver>,
     /// The blocking pool (`spawn_blocking`); shut down by `Runtime` after the tasks.
     pub(crate) blocking: crate::blocking::BlockingPool,
@@ -124,7 +126,7 @@ impl Shared {
         debug: Arc<DebugState>,
         trace_capacity: Option<usize>,
     ) -> std::io::Result<Arc<Shared>> {
-        let time = Arc::new(TimeDriver::new(reactor.registry(), 0, runtime_id)?);
+        let time = TimeDriver::new(reactor.registry(), 0, runtime_id)?;
         Ok(Arc::new(Shared {
             remote: SegQueue::new(),
             owned: OwnedTasks::new(1),
@@ -392,6 +394,9 @@ impl Schedule for Arc<Shared> {
     fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
         self.debug.unretrieved_panic(id, message);
     }
+    fn time_driver(&self) -> Option<&TimeDriver> {
+        Some(&self.time)
+    }
 }
 
 impl Schedule for LocalScheduler {
@@ -413,6 +418,9 @@ impl Schedule for LocalScheduler {
     }
     fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
         self.0.unretrieved_panic(id, message);
+    }
+    fn time_driver(&self) -> Option<&TimeDriver> {
+        Some(&self.0.time)
     }
 }
 

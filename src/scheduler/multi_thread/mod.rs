@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     reactor: Mutex<Reactor>,
     pub(crate) registry: Arc<ReactorRegistry>,
     pub(crate) owned: OwnedTasks,
+    /// Never replaced while `Shared` lives: task hooks lend it to the sleeps inside their futures
+    /// (`Schedule::time_driver`).
     pub(crate) time: Arc<TimeDriver>,
     /// The blocking pool (`spawn_blocking`); shut down by `Runtime` after the workers.
     pub(crate) blocking: crate::blocking::BlockingPool,
@@ -126,7 +128,7 @@ impl Shared {
             })
             .collect();
         let registry = reactor.registry().clone();
-        let time = Arc::new(TimeDriver::new(&registry, num_workers, config.runtime_id)?);
+        let time = TimeDriver::new(&registry, num_workers, config.runtime_id)?;
         let shared = Arc::new(Shared {
             remotes,
             inject: SegQueue::new(),
@@ -327,6 +329,10 @@ impl Schedule for Arc<Shared> {
 
     fn budget_spent(&self) {
         self.stats.record(Event::ForcedYield, 1);
+    }
+
+    fn time_driver(&self) -> Option<&TimeDriver> {
+        Some(&self.time)
     }
 }
 
