@@ -15,7 +15,7 @@
 //! and "now" to the tick at or before it, so a timer never fires early and at most 1 us late on the wheel;
 //! the timerfd is armed for the exact tick boundary.
 
-use super::wheel::{TimerEntry, TimerWheel};
+use super::wheel::{TimerEntry, TimerWaker, TimerWheel};
 use crate::loom::Mutex;
 use crate::reactor::{ReactorRegistry, Registration};
 use mio::unix::SourceFd;
@@ -28,6 +28,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -122,12 +123,13 @@ pub(crate) struct TimeDriver {
 }
 
 impl TimeDriver {
-    /// A driver with `worker_wheels` wheels for workers plus one for other threads.
+    /// A driver with `worker_wheels` wheels for workers plus one for other threads, listed among the live
+    /// drivers (`find`) until it is dropped. `id` is the runtime's id, unique in the process.
     pub(crate) fn new(
         registry: &std::sync::Arc<ReactorRegistry>,
         worker_wheels: usize,
         id: u64,
-    ) -> io::Result<TimeDriver> {
+    ) -> io::Result<Arc<TimeDriver>> {
         let timerfd = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
@@ -140,7 +142,7 @@ impl TimeDriver {
         let wheels = (0..worker_wheels + 1)
             .map(|_| Padded(WheelLock::new()))
             .collect();
-        Ok(TimeDriver {
+        let driver = Arc::new(TimeDriver {
             id,
             base,
             base_mono_ns,
@@ -151,7 +153,23 @@ impl TimeDriver {
             armed: AtomicU64::new(u64::MAX),
             arm_lock: Mutex::new(u64::MAX),
             shutdown: AtomicBool::new(false),
-        })
+        });
+        live_drivers().push((id, Arc::downgrade(&driver)));
+        Ok(driver)
+    }
+
+    /// The live driver with this id, if it still exists. For a sleep first polled outside the runtime that
+    /// made it (`time/binding.rs`): a global lock, never on a hot path.
+    pub(crate) fn find(id: u64) -> Option<Arc<TimeDriver>> {
+        live_drivers()
+            .iter()
+            .find(|(live, _)| *live == id)
+            .and_then(|(_, weak)| weak.upgrade())
+    }
+
+    /// The id of the runtime this driver belongs to.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// Marks this thread as worker `index` of this driver's runtime: its timers go to wheel `index`.
@@ -204,7 +222,7 @@ impl TimeDriver {
         wheel: usize,
         entry: NonNull<TimerEntry>,
         tick: u64,
-        waker: Waker,
+        waker: TimerWaker,
     ) -> bool {
         let inserted = {
             let mut w = self.wheels[wheel].0.lock();
@@ -227,19 +245,20 @@ impl TimeDriver {
         unsafe { w.remove(entry) };
     }
 
-    /// Refreshes the waker of a registered entry; false if it has fired meanwhile.
+    /// Refreshes the waker of a registered entry (uncounted if `borrow`); false if it has fired meanwhile.
     ///
     /// # Safety
-    /// As for `remove`.
+    /// As for `remove`, and `borrow` only as `TimerWaker::borrowed` allows.
     pub(crate) unsafe fn update_waker(
         &self,
         wheel: usize,
         entry: NonNull<TimerEntry>,
         waker: &Waker,
+        borrow: bool,
     ) -> bool {
         let mut w = self.wheels[wheel].0.lock();
         // SAFETY: forwarded from the caller.
-        unsafe { w.update_waker(entry, waker) }
+        unsafe { w.update_waker(entry, waker, borrow) }
     }
 
     /// Lowers the armed deadline to `tick` if it is earlier, re-arming the timerfd.
@@ -330,6 +349,19 @@ impl TimeDriver {
             let _ = self.registry.deregister(&mut SourceFd(&fd), registration);
         }
     }
+}
+
+impl Drop for TimeDriver {
+    fn drop(&mut self) {
+        live_drivers().retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// Every driver alive in the process, by id (`TimeDriver::find`).
+fn live_drivers() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<TimeDriver>)>> {
+    static LIVE: std::sync::Mutex<Vec<(u64, Weak<TimeDriver>)>> = std::sync::Mutex::new(Vec::new());
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn monotonic_ns() -> io::Result<u64> {

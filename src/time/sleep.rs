@@ -3,16 +3,16 @@
 //! The timer node (`TimerEntry`) lives inside the `Sleep`, so registering needs no allocation. It is
 //! registered lazily, on the first poll that finds the deadline still ahead, in the wheel of the worker doing
 //! the poll; dropping or resetting the `Sleep` unlinks it under that wheel's lock, so abandoned sleeps leave
-//! nothing behind.
+//! nothing behind. The first poll also binds the sleep to its runtime's driver (`binding.rs`): a sleep
+//! inside a task of its runtime holds the driver and the task's waker without reference counts.
 
-use super::driver::TimeDriver;
-use super::wheel::{TimerEntry, FIRED, IDLE, REGISTERED};
+use super::binding::DriverRef;
+use super::wheel::{TimerEntry, TimerWaker, FIRED, IDLE, REGISTERED};
 use crate::runtime::context;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -36,20 +36,22 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// Outside a ferrio runtime (not inside `block_on`, `run` or a task).
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let driver = context::with_current(|handle| handle.time_driver().clone()).unwrap_or_else(|| {
-        panic!(
-            "ferrio::time: sleep or timeout used outside a runtime: create timers inside block_on, run or a \
-             task of a ferrio Runtime"
-        )
-    });
+    // A worker or `block_on` thread knows its runtime's id (which is its driver's) without the handle.
+    let runtime_id = context::entered_runtime()
+        .or_else(|| context::with_current(|handle| handle.time_driver().id()))
+        .unwrap_or_else(|| panic!("{OUTSIDE_RUNTIME}"));
     Sleep {
         deadline,
-        driver,
+        driver: DriverRef::unbound(runtime_id),
         wheel: 0,
         check_clock: true,
         entry: TimerEntry::new(),
     }
 }
+
+const OUTSIDE_RUNTIME: &str =
+    "ferrio::time: sleep or timeout used outside a runtime: create timers inside \
+     block_on, run or a task of a ferrio Runtime";
 
 /// About 30 years from now: "never" for deadlines that overflow `Instant`.
 pub(crate) fn far_future() -> Instant {
@@ -61,7 +63,7 @@ pub(crate) fn far_future() -> Instant {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    driver: Arc<TimeDriver>,
+    driver: DriverRef,
     /// The wheel the entry is registered in (meaningful while registered).
     wheel: usize,
     /// Compare the deadline with the clock before registering (the deadline may already have passed).
@@ -70,7 +72,8 @@ pub struct Sleep {
 }
 
 // SAFETY: the entry's links and waker are only touched under the lock of the wheel that holds it
-// (wheel.rs invariants); the rest of `Sleep` is plain `Send + Sync` data.
+// (wheel.rs invariants); the driver reference is an `Arc` or a pointer to a driver that outlives the sleep
+// and is itself `Sync` (binding.rs invariants); the rest of `Sleep` is plain `Send + Sync` data.
 unsafe impl Send for Sleep {}
 // SAFETY: `&Sleep` exposes only `deadline()`; the entry is reached through `Pin<&mut Sleep>` or the wheel
 // lock, never through a shared reference.
@@ -105,7 +108,7 @@ impl Sleep {
             IDLE => {}
             REGISTERED => {
                 // SAFETY: the entry is registered in `self.wheel` and alive (it is our field).
-                unsafe { self.driver.remove(self.wheel, self.entry_ptr()) };
+                unsafe { self.driver.driver().remove(self.wheel, self.entry_ptr()) };
                 self.entry.reset_fired();
             }
             _ => self.entry.reset_fired(),
@@ -122,15 +125,23 @@ impl Future for Sleep {
         if this.entry.state() == FIRED {
             return Poll::Ready(());
         }
-        if this.driver.is_shutdown() {
+        let sleep = (
+            this as *const Sleep as *const u8,
+            std::mem::size_of::<Sleep>(),
+        );
+        // SAFETY: `sleep` is where `this` is pinned for the rest of its life.
+        unsafe { this.driver.bind(sleep, cx.waker()) };
+        let driver = this.driver.driver();
+        if driver.is_shutdown() {
             panic!("ferrio::time: a sleep was polled after its runtime shut down");
         }
+        // The task that holds this sleep polls it with its own waker: the entry may keep it uncounted.
+        let borrow = this.driver.may_borrow(cx.waker());
         if this.entry.state() == REGISTERED {
-            // SAFETY: registered in `this.wheel`, alive.
-            let still = unsafe {
-                this.driver
-                    .update_waker(this.wheel, this.entry_ptr(), cx.waker())
-            };
+            // SAFETY: registered in `this.wheel`, alive; `borrow` only for the waker of the task whose
+            // allocation holds the entry (binding.rs), as `TimerWaker::borrowed` requires.
+            let still =
+                unsafe { driver.update_waker(this.wheel, this.entry_ptr(), cx.waker(), borrow) };
             return if still {
                 Poll::Pending
             } else {
@@ -140,13 +151,16 @@ impl Future for Sleep {
         if this.check_clock && Instant::now() >= this.deadline {
             return Poll::Ready(());
         }
-        let tick = this.driver.tick_for(this.deadline);
-        this.wheel = this.driver.home_wheel();
-        // SAFETY: the entry is pinned inside `this`, unlinked (IDLE), and `Drop` removes it.
-        let registered = unsafe {
-            this.driver
-                .register(this.wheel, this.entry_ptr(), tick, cx.waker().clone())
+        let tick = driver.tick_for(this.deadline);
+        this.wheel = driver.home_wheel();
+        let waker = if borrow {
+            // SAFETY: as for `update_waker` above.
+            unsafe { TimerWaker::borrowed(cx.waker()) }
+        } else {
+            TimerWaker::Owned(cx.waker().clone())
         };
+        // SAFETY: the entry is pinned inside `this`, unlinked (IDLE), and `Drop` removes it.
+        let registered = unsafe { driver.register(this.wheel, this.entry_ptr(), tick, waker) };
         if registered {
             Poll::Pending
         } else {
@@ -159,7 +173,7 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         if self.entry.state() == REGISTERED {
             // SAFETY: registered in `self.wheel`; the entry is still alive during our destructor.
-            unsafe { self.driver.remove(self.wheel, self.entry_ptr()) };
+            unsafe { self.driver.driver().remove(self.wheel, self.entry_ptr()) };
         }
     }
 }

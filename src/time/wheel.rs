@@ -16,9 +16,14 @@
 //!   guarantee). The wheel is only touched under its mutex, so the links are never raced.
 //! - An entry is in exactly one slot list iff its state is `REGISTERED`; that slot's occupancy bit is set.
 //! - `entry.tick > elapsed` for every linked entry; entries with `tick <= elapsed` have fired.
+//! - A `TimerWaker::Borrowed` waker is only stored in an entry that lies inside the allocation of the task the
+//!   waker points at. The entry being linked then proves that task's memory alive (the first invariant, and
+//!   the task frees its memory only after dropping its future), so the wheel may clone that waker while the
+//!   entry is linked and the lock held, and never touches it otherwise.
 
 use crate::loom::UnsafeCell;
 use std::marker::PhantomPinned;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::{Acquire, Release};
@@ -49,7 +54,44 @@ struct Links {
     slot: u8,
     prev: Option<NonNull<TimerEntry>>,
     next: Option<NonNull<TimerEntry>>,
-    waker: Option<Waker>,
+    waker: Option<TimerWaker>,
+}
+
+/// The waker a registered entry wakes when it fires.
+pub(crate) enum TimerWaker {
+    /// A clone the entry owns (one counted reference).
+    Owned(Waker),
+    /// The waker of the task whose allocation holds the entry, not counted (module invariants): registering
+    /// and cancelling such a timer touch no reference count. Firing clones it under the wheel lock.
+    Borrowed(ManuallyDrop<Waker>),
+}
+
+impl TimerWaker {
+    /// An uncounted copy of `waker`.
+    ///
+    /// # Safety
+    /// Stored only in an entry inside the allocation of the task `waker` points at (module invariants).
+    pub(crate) unsafe fn borrowed(waker: &Waker) -> TimerWaker {
+        // SAFETY: a bitwise copy that is never dropped (`ManuallyDrop`) releases no reference; the caller
+        // guarantees the task outlives every use (module invariants).
+        TimerWaker::Borrowed(ManuallyDrop::new(unsafe { std::ptr::read(waker) }))
+    }
+
+    fn will_wake(&self, other: &Waker) -> bool {
+        match self {
+            TimerWaker::Owned(w) => w.will_wake(other),
+            TimerWaker::Borrowed(w) => w.will_wake(other),
+        }
+    }
+
+    /// A counted waker to wake once the lock is released. Called under the wheel lock while the entry is
+    /// still linked, which keeps a borrowed waker's task alive for the clone.
+    fn into_owned(self) -> Waker {
+        match self {
+            TimerWaker::Owned(w) => w,
+            TimerWaker::Borrowed(w) => Waker::clone(&w),
+        }
+    }
 }
 
 impl TimerEntry {
@@ -138,7 +180,7 @@ impl TimerWheel {
         &mut self,
         entry: NonNull<TimerEntry>,
         tick: u64,
-        waker: Waker,
+        waker: TimerWaker,
     ) -> bool {
         if tick <= self.elapsed {
             return false;
@@ -233,14 +275,17 @@ impl TimerWheel {
         }
     }
 
-    /// Replaces the waker of a registered entry. Returns false if it is no longer registered (fired).
+    /// Replaces the waker of a registered entry (with an uncounted copy if `borrow`). Returns false if it is
+    /// no longer registered (fired).
     ///
     /// # Safety
-    /// `entry` is alive and belongs to this wheel if registered; the wheel is locked.
+    /// `entry` is alive and belongs to this wheel if registered; the wheel is locked. `borrow` only as
+    /// `TimerWaker::borrowed` allows.
     pub(crate) unsafe fn update_waker(
         &mut self,
         entry: NonNull<TimerEntry>,
         waker: &Waker,
+        borrow: bool,
     ) -> bool {
         // SAFETY: caller's contract.
         let entry = unsafe { entry.as_ref() };
@@ -251,7 +296,12 @@ impl TimerWheel {
             // SAFETY: lock held, entry registered here.
             let slot = unsafe { &mut (*l).waker };
             if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                *slot = Some(waker.clone());
+                *slot = Some(if borrow {
+                    // SAFETY: forwarded from the caller.
+                    unsafe { TimerWaker::borrowed(waker) }
+                } else {
+                    TimerWaker::Owned(waker.clone())
+                });
             }
         });
         true
@@ -309,8 +359,9 @@ impl TimerWheel {
                 cursor = next;
                 if due {
                     entry_ref.links.with_mut(|l| {
-                        // SAFETY: as above.
-                        fired.extend(unsafe { (*l).waker.take() });
+                        // SAFETY: as above. The entry is still `REGISTERED` and its owner cannot unlink it
+                        // without this lock, so a borrowed waker's task is alive for the clone.
+                        fired.extend(unsafe { (*l).waker.take() }.map(TimerWaker::into_owned));
                     });
                     entry_ref.state.store(FIRED, Release);
                     self.len -= 1;

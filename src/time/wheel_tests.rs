@@ -6,8 +6,8 @@ mod tests {
     use super::super::*;
     use std::pin::Pin;
 
-    fn noop() -> Waker {
-        Waker::noop().clone()
+    fn noop() -> TimerWaker {
+        TimerWaker::Owned(Waker::noop().clone())
     }
 
     fn ptr(e: &Pin<Box<TimerEntry>>) -> NonNull<TimerEntry> {
@@ -116,6 +116,55 @@ mod tests {
         assert!(!inserted, "already past");
     }
 
+    /// A waker an entry keeps uncounted: registering, updating and removing leave its count alone; firing
+    /// hands out a counted clone, and a replacement waker that is not the task's is counted.
+    #[test]
+    fn borrowed_wakers_are_counted_only_when_fired() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Flag(AtomicUsize);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let task = Arc::new(Flag(AtomicUsize::new(0)));
+        let own = Waker::from(task.clone());
+        let base = Arc::strong_count(&task);
+        let mut wheel = TimerWheel::new();
+        let a = Box::pin(TimerEntry::new());
+        let b = Box::pin(TimerEntry::new());
+        // SAFETY: the "task" (`task`) outlives both entries, which stay pinned for the whole test.
+        unsafe {
+            assert!(wheel.insert(ptr(&a), 10, TimerWaker::borrowed(&own)));
+            assert!(wheel.insert(ptr(&b), 20, TimerWaker::borrowed(&own)));
+            assert!(wheel.update_waker(ptr(&a), &own, true));
+            assert_eq!(Arc::strong_count(&task), base, "borrowed: nothing counted");
+            let other = Arc::new(Flag(AtomicUsize::new(0)));
+            assert!(wheel.update_waker(ptr(&b), &Waker::from(other.clone()), false));
+            assert_eq!(
+                Arc::strong_count(&other),
+                2,
+                "a foreign waker is kept counted"
+            );
+            wheel.remove(ptr(&b));
+            assert_eq!(Arc::strong_count(&other), 1, "and released with the entry");
+        }
+        let mut fired = Vec::new();
+        wheel.advance(15, &mut fired);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(a.state(), FIRED);
+        assert_eq!(
+            Arc::strong_count(&task),
+            base + 1,
+            "firing took a counted clone"
+        );
+        fired.pop().unwrap().wake();
+        assert_eq!(task.0.load(SeqCst), 1, "the fired clone wakes the task");
+        assert_eq!(Arc::strong_count(&task), base);
+    }
+
     #[test]
     fn random_deadlines_fire_exactly_once_and_never_early() {
         let mut wheel = TimerWheel::new();
@@ -190,7 +239,12 @@ mod loom_tests {
 
             let ptr = EntryPtr(NonNull::from(&*entry));
             // SAFETY: the boxed entry is pinned and outlives the model; it is not linked yet.
-            let inserted = unsafe { wheel.lock().unwrap().insert(ptr.0, 50, waker) };
+            let inserted = unsafe {
+                wheel
+                    .lock()
+                    .unwrap()
+                    .insert(ptr.0, 50, TimerWaker::Owned(waker))
+            };
             let fired_by_advance = firer.join().unwrap();
             // The owner drops its timer: unlink if still registered.
             // SAFETY: alive, and registered (if at all) in this wheel.
@@ -210,6 +264,49 @@ mod loom_tests {
                 assert_eq!(entry.state(), FIRED);
             }
             assert_eq!(wheel.lock().unwrap().len(), 0);
+        });
+    }
+
+    /// The same race with a borrowed (uncounted) waker, as a sleep inside its own task keeps: the firing
+    /// thread's clone is the only count taken, it is released by the wake, and the owner's removal
+    /// releases nothing.
+    #[test]
+    fn loom_borrowed_waker_fire_and_drop_race() {
+        loom::model(|| {
+            let wheel = Arc::new(Mutex::new(TimerWheel::new()));
+            let entry: Pin<Box<TimerEntry>> = Box::pin(TimerEntry::new());
+            let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+            let task_waker = Waker::from(count.clone());
+            let base = std::sync::Arc::strong_count(&count);
+
+            let w2 = wheel.clone();
+            let firer = thread::spawn(move || {
+                let mut fired = Vec::new();
+                w2.lock().unwrap().advance(100, &mut fired);
+                let n = fired.len();
+                fired.into_iter().for_each(Waker::wake);
+                n
+            });
+
+            let ptr = EntryPtr(NonNull::from(&*entry));
+            // SAFETY: pinned, alive for the model, not linked; `task_waker`'s "task" (`count`) outlives it.
+            unsafe {
+                wheel
+                    .lock()
+                    .unwrap()
+                    .insert(ptr.0, 50, TimerWaker::borrowed(&task_waker))
+            };
+            let fired_by_advance = firer.join().unwrap();
+            // SAFETY: alive, and registered (if at all) in this wheel.
+            unsafe { wheel.lock().unwrap().remove(ptr.0) };
+
+            assert_eq!(count.0.load(SeqCst), fired_by_advance);
+            assert_eq!(
+                std::sync::Arc::strong_count(&count),
+                base,
+                "no count leaked or released twice"
+            );
+            assert_ne!(entry.state(), REGISTERED);
         });
     }
 }
@@ -241,7 +338,13 @@ mod interleaved_tests {
                 let tick = now + 1 + rand() % span;
                 let e = Box::pin(TimerEntry::new());
                 // SAFETY: boxed and pinned; kept in `live` until the wheel is dropped.
-                assert!(unsafe { wheel.insert(NonNull::from(&*e), tick, Waker::noop().clone()) });
+                assert!(unsafe {
+                    wheel.insert(
+                        NonNull::from(&*e),
+                        tick,
+                        TimerWaker::Owned(Waker::noop().clone()),
+                    )
+                });
                 live.push((e, tick));
             }
             now += rand() % 3_000;
