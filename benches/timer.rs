@@ -28,7 +28,11 @@
 //!   the runtime keeps up under load, not timer precision (`benches/timer_latency.rs` measures that).
 //! - `timer_churn`: inside one task, `sleep(1 s)` created, polled once with the task's own `Context` (so it
 //!   really registers in the runtime's timer structure) and dropped (cancelled), 1,000 times per
-//!   iteration; criterion time per element is ns per create + register + cancel. The time is taken inside
+//!   iteration; criterion time per element is ns per create + register + cancel. Each sleep is held
+//!   across an `.await` (a one-shot poll future), so it lives in the task's future, where `sleep(d).await`
+//!   and `timeout(d, f).await` in an async fn keep it; `FERRIO_CHURN_ON_STACK=1` pins it on the stack of
+//!   a hand-written poll function instead (ferrio then counts references to its driver and the waker,
+//!   see src/time/binding.rs; the other runtimes do not care where the sleep lives). The time is taken inside
 //!   the task (`iter_custom`), so spawning the task and waking the bench thread are not counted. tokio's
 //!   `Sleep` charges tokio's cooperative budget (128 per task poll) and returns `Pending` *without
 //!   registering* once it is spent, so the tokio task runs under `tokio::task::unconstrained`; ferrio's
@@ -149,24 +153,49 @@ fn timers_many<R: BenchRuntime>(rt: &R, offsets: &Arc<[u64]>, record: Option<&Ov
 }
 
 /// `pairs` x (create `sleep(1 s)`, poll it once with the task's context, drop it), inside the current task.
-fn churn_pairs<S: Spawner>(pairs: usize) -> impl Future<Output = ()> {
-    poll_fn(move |cx| {
-        for _ in 0..pairs {
-            let mut sleep = pin!(S::sleep(CHURN_AHEAD));
-            let polled = black_box(sleep.as_mut().poll(cx));
-            assert!(polled.is_pending(), "sleep(1 s) ready at its first poll");
-        }
-        Poll::Ready(())
-    })
+/// The sleep is held across an `.await`, so it lives in the task's future (as `sleep(d).await` and
+/// `timeout(d, f).await` in an async fn do). With `on_stack`, each sleep is instead pinned on the stack of
+/// a hand-written poll function (`FERRIO_CHURN_ON_STACK=1`, the form the first versions of this bench used).
+async fn churn_pairs<S: Spawner>(pairs: usize, on_stack: bool) {
+    if on_stack {
+        return poll_fn(move |cx| {
+            for _ in 0..pairs {
+                let mut sleep = pin!(S::sleep(CHURN_AHEAD));
+                let polled = black_box(sleep.as_mut().poll(cx));
+                assert!(polled.is_pending(), "sleep(1 s) ready at its first poll");
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+    for _ in 0..pairs {
+        let mut sleep = pin!(S::sleep(CHURN_AHEAD));
+        let polled = black_box(PollOnce(sleep.as_mut()).await);
+        assert!(polled.is_pending(), "sleep(1 s) ready at its first poll");
+    }
+}
+
+/// Polls the future it borrows exactly once and returns what that poll gave.
+struct PollOnce<'a, F>(std::pin::Pin<&'a mut F>);
+
+impl<F: Future> Future for PollOnce<'_, F> {
+    type Output = Poll<F::Output>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Self::Output> {
+        Poll::Ready(self.0.as_mut().poll(cx))
+    }
 }
 
 /// `iters` timer_churn iterations inside one task of `rt`, timed inside the task.
 fn timer_churn<R: BenchRuntime>(rt: &R, iters: u64) -> Duration {
+    let on_stack = std::env::var_os("FERRIO_CHURN_ON_STACK").is_some_and(|v| v == "1");
     run_in_task(rt, async move {
         R::Spawner::unconstrained(async move {
             let start = Instant::now();
             for _ in 0..iters {
-                churn_pairs::<R::Spawner>(CHURN_PAIRS).await;
+                churn_pairs::<R::Spawner>(CHURN_PAIRS, on_stack).await;
             }
             start.elapsed()
         })
