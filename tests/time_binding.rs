@@ -3,12 +3,13 @@
 //! else it holds counted references. These tests drive the uncounted paths where they can go wrong: a
 //! sleep polled alternately with its task's waker and a foreign one, a sleep of one runtime inside a task
 //! of another, tasks holding registered sleeps cancelled or dropped with their runtime, and a local task.
+//! Last, a wheel letting go of a waker that owns a sleep of the same wheel.
 
 mod support;
 
-use ferrio::time::sleep;
+use ferrio::time::{sleep, Sleep};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
@@ -220,6 +221,48 @@ fn boxed_and_in_task_sleeps_mixed_all_fire() {
             });
             assert_eq!(fired, 2_000, "{flavor:?}: a sleep woke early");
             assert_eq!(rt.handle().pending_timers(), 0);
+        });
+    });
+}
+
+/// A waker that owns a registered sleep of the same runtime.
+struct SleepOwningWaker {
+    _sleep: Pin<Box<Sleep>>,
+}
+
+impl Wake for SleepOwningWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Regression: wheels dropped a replaced or removed waker while holding their lock, so a waker whose
+/// destructor drops a sleep of the same wheel (its removal waits for that lock) hung the thread. Both ways
+/// a wheel lets go of a waker, on both flavours, from `block_on` (one wheel for the thread).
+#[test]
+fn a_waker_that_owns_a_sleep_can_be_dropped_by_the_wheel() {
+    within(Duration::from_secs(10), || {
+        Flavors::each(|flavor, rt| {
+            rt.block_on(async {
+                for replace in [false, true] {
+                    let mut inner = Box::pin(sleep(Duration::from_secs(10)));
+                    assert!(futures_lite::future::poll_once(inner.as_mut())
+                        .await
+                        .is_none());
+                    let owner = Arc::new(SleepOwningWaker { _sleep: inner });
+                    let waker = Waker::from(owner);
+                    let mut outer = Box::pin(sleep(Duration::from_secs(10)));
+                    let cx = &mut Context::from_waker(&waker);
+                    assert!(outer.as_mut().poll(cx).is_pending());
+                    drop(waker); // the wheel's clone is now the last: dropping it drops `inner`
+                    assert_eq!(ferrio::Handle::current().pending_timers(), 2, "{flavor:?}");
+                    if replace {
+                        let cx = &mut Context::from_waker(Waker::noop());
+                        assert!(outer.as_mut().poll(cx).is_pending());
+                        assert_eq!(ferrio::Handle::current().pending_timers(), 1, "{flavor:?}");
+                    }
+                    drop(outer);
+                    assert_eq!(ferrio::Handle::current().pending_timers(), 0, "{flavor:?}");
+                }
+            });
         });
     });
 }

@@ -215,6 +215,17 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // SAFETY: the last reference is gone, so nobody else can reach the cell; it was created by
         // `Box::new` in `Cell::allocate` with this exact type.
         let cell = unsafe { Box::from_raw(self.cell.as_ptr()) };
+        #[cfg(debug_assertions)]
+        {
+            // SAFETY: the cell is ours alone (above); this only reads its stage.
+            let running = cell
+                .stage
+                .with(|stage| matches!(unsafe { &*stage }, Stage::Running(_)));
+            assert!(
+                cell.scheduler.time_driver().is_none() || !running,
+                "ferrio: a runtime task was freed with its future alive (see Schedule::time_driver)"
+            );
+        }
         // The stage goes first, the hook after it (raw.rs invariant 7).
         // SAFETY: the cell is ours alone (see above).
         cell.stage

@@ -70,6 +70,11 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
 
     /// The timer driver of this hook's runtime, which the hook keeps alive for as long as it exists. A
     /// `Sleep` inside the task's future borrows it instead of counting a reference (`time/binding.rs`).
+    ///
+    /// Returning `Some` also promises that every task of this hook holds a counted reference (the owned
+    /// list's) until its future has been dropped, so `dealloc` never finds a live future: a `Sleep` inside
+    /// the future keeps the task's waker uncounted in a timer wheel, and the wheel clones it when the timer
+    /// fires, which needs a reference count above zero.
     fn time_driver(&self) -> Option<&crate::time::TimeDriver> {
         None
     }

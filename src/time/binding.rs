@@ -9,7 +9,9 @@
 //!   (`TimerWaker::Borrowed`), so creating, registering and cancelling the sleep change no reference count.
 //! - anywhere else (the future given to `block_on`, a `Box::pin`, a task of another runtime): `Owned`, a
 //!   counted `Arc` taken from the thread's runtime context, or from the list of live drivers when the first
-//!   poll happens outside that runtime (`TimeDriver::find`).
+//!   poll happens outside that runtime (`TimeDriver::find`, a global lock). A sleep inside a task of
+//!   another ferrio runtime still keeps that task's own waker uncounted: that needs only the task's memory
+//!   and reference count, not its driver.
 //!
 //! Data flow: `sleep_until` -> `DriverRef::unbound(id)` -> first `Sleep::poll` -> `bind` -> every later poll,
 //! `reset` and the destructor use `driver()`.
@@ -17,7 +19,8 @@
 //! # Invariants
 //! - `Borrowed(p)` only while this `DriverRef` lies (pinned, inside its `Sleep`) in the allocation of a task
 //!   whose hook's `Schedule::time_driver` is `p`.
-//! - `task == Some(h)` only while this `DriverRef` and the `Sleep` around it lie in the allocation of task `h`.
+//! - `task == Some(h)` only while this `DriverRef` and the `Sleep` around it lie in the allocation of task `h`,
+//!   a runtime task (its hook lends a driver), which holds a counted reference until its future is dropped.
 
 use super::driver::TimeDriver;
 use crate::runtime::context;
@@ -76,9 +79,11 @@ impl DriverRef {
             return;
         };
         if let Some(task) = enclosing_task(waker, sleep.0, sleep.1) {
-            // The sleep is pinned inside this task for the rest of its life (caller's contract).
-            self.task = Some(task.header);
+            // Only a runtime task (its hook lends a driver) promises to hold a counted reference for as long
+            // as its future lives (`Schedule::time_driver`), which an uncounted waker needs.
             if let Some(driver) = task.time_driver {
+                // The sleep is pinned inside this task for the rest of its life (caller's contract).
+                self.task = Some(task.header);
                 // SAFETY: the task's hook keeps its driver alive while the waker's reference lives.
                 if unsafe { driver.as_ref() }.id() == id {
                     self.binding = Binding::Borrowed(driver);

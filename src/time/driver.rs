@@ -240,9 +240,13 @@ impl TimeDriver {
     /// # Safety
     /// `entry` was registered in wheel `wheel` (or is not registered at all) and is alive.
     pub(crate) unsafe fn remove(&self, wheel: usize, entry: NonNull<TimerEntry>) {
-        let mut w = self.wheels[wheel].0.lock();
-        // SAFETY: forwarded from the caller.
-        unsafe { w.remove(entry) };
+        let old = {
+            let mut w = self.wheels[wheel].0.lock();
+            // SAFETY: forwarded from the caller.
+            unsafe { w.remove(entry) }
+        };
+        // Dropped unlocked: a waker's destructor may drop (and so remove) another sleep of this wheel.
+        drop(old);
     }
 
     /// Refreshes the waker of a registered entry (uncounted if `borrow`); false if it has fired meanwhile.
@@ -256,9 +260,13 @@ impl TimeDriver {
         waker: &Waker,
         borrow: bool,
     ) -> bool {
-        let mut w = self.wheels[wheel].0.lock();
-        // SAFETY: forwarded from the caller.
-        unsafe { w.update_waker(entry, waker, borrow) }
+        let (registered, old) = {
+            let mut w = self.wheels[wheel].0.lock();
+            // SAFETY: forwarded from the caller.
+            unsafe { w.update_waker(entry, waker, borrow) }
+        };
+        drop(old); // unlocked, as in `remove`
+        registered
     }
 
     /// Lowers the armed deadline to `tick` if it is earlier, re-arming the timerfd.

@@ -73,7 +73,8 @@ pub struct Sleep {
 
 // SAFETY: the entry's links and waker are only touched under the lock of the wheel that holds it
 // (wheel.rs invariants); the driver reference is an `Arc` or a pointer to a driver that outlives the sleep
-// and is itself `Sync` (binding.rs invariants); the rest of `Sleep` is plain `Send + Sync` data.
+// and is itself `Sync`, and its task pointer is only compared, never followed (binding.rs invariants); the
+// rest of `Sleep` is plain `Send + Sync` data.
 unsafe impl Send for Sleep {}
 // SAFETY: `&Sleep` exposes only `deadline()`; the entry is reached through `Pin<&mut Sleep>` or the wheel
 // lock, never through a shared reference.

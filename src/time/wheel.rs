@@ -17,9 +17,12 @@
 //! - An entry is in exactly one slot list iff its state is `REGISTERED`; that slot's occupancy bit is set.
 //! - `entry.tick > elapsed` for every linked entry; entries with `tick <= elapsed` have fired.
 //! - A `TimerWaker::Borrowed` waker is only stored in an entry that lies inside the allocation of the task the
-//!   waker points at. The entry being linked then proves that task's memory alive (the first invariant, and
-//!   the task frees its memory only after dropping its future), so the wheel may clone that waker while the
-//!   entry is linked and the lock held, and never touches it otherwise.
+//!   waker points at, a runtime task, which holds a counted reference until its future (with the entry in
+//!   it) is dropped (`Schedule::time_driver`). The entry being linked then proves that task alive with a
+//!   reference count above zero, so the wheel may clone that waker while the entry is linked and the lock
+//!   held, and never touches it otherwise.
+//! - Wakers leave the wheel to be dropped or woken after its lock is released (`remove`, `update_waker`
+//!   and `advance` hand them back): a waker's destructor may drop a `Sleep` of the same wheel.
 
 use crate::loom::UnsafeCell;
 use std::marker::PhantomPinned;
@@ -226,21 +229,25 @@ impl TimerWheel {
     }
 
     /// Unlinks a registered entry (its `Sleep` is dropped or reset). Does nothing if it already fired.
+    /// Returns the waker the entry held, for the caller to drop once the wheel lock is released: a waker's
+    /// destructor may drop a `Sleep` of this very wheel, whose removal would wait for the lock.
     ///
     /// # Safety
     /// `entry` is alive and, if `REGISTERED`, linked in this wheel; the wheel is locked.
-    pub(crate) unsafe fn remove(&mut self, entry: NonNull<TimerEntry>) {
+    #[must_use = "drop the returned waker after releasing the wheel lock"]
+    pub(crate) unsafe fn remove(&mut self, entry: NonNull<TimerEntry>) -> Option<TimerWaker> {
         // SAFETY: caller's contract.
         let entry_ref = unsafe { entry.as_ref() };
         if entry_ref.state.load(Acquire) != REGISTERED {
-            return;
+            return None;
         }
         // SAFETY: registered, so linked here.
         unsafe { self.unlink(entry) };
-        // SAFETY: lock held; drop the waker with the registration.
-        entry_ref.links.with_mut(|l| unsafe { (*l).waker = None });
+        // SAFETY: lock held; the waker leaves with the registration.
+        let waker = entry_ref.links.with_mut(|l| unsafe { (*l).waker.take() });
         entry_ref.state.store(IDLE, Release);
         self.len -= 1;
+        waker
     }
 
     /// # Safety
@@ -275,36 +282,40 @@ impl TimerWheel {
         }
     }
 
-    /// Replaces the waker of a registered entry (with an uncounted copy if `borrow`). Returns false if it is
-    /// no longer registered (fired).
+    /// Replaces the waker of a registered entry (with an uncounted copy if `borrow`). Returns whether it is
+    /// still registered (false: it fired), and the replaced waker, for the caller to drop once the wheel
+    /// lock is released (see `remove`).
     ///
     /// # Safety
     /// `entry` is alive and belongs to this wheel if registered; the wheel is locked. `borrow` only as
     /// `TimerWaker::borrowed` allows.
+    #[must_use = "drop the returned waker after releasing the wheel lock"]
     pub(crate) unsafe fn update_waker(
         &mut self,
         entry: NonNull<TimerEntry>,
         waker: &Waker,
         borrow: bool,
-    ) -> bool {
+    ) -> (bool, Option<TimerWaker>) {
         // SAFETY: caller's contract.
         let entry = unsafe { entry.as_ref() };
         if entry.state.load(Acquire) != REGISTERED {
-            return false;
+            return (false, None);
         }
-        entry.links.with_mut(|l| {
+        let replaced = entry.links.with_mut(|l| {
             // SAFETY: lock held, entry registered here.
             let slot = unsafe { &mut (*l).waker };
-            if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                *slot = Some(if borrow {
-                    // SAFETY: forwarded from the caller.
-                    unsafe { TimerWaker::borrowed(waker) }
-                } else {
-                    TimerWaker::Owned(waker.clone())
-                });
+            if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                return None;
             }
+            let new = if borrow {
+                // SAFETY: forwarded from the caller.
+                unsafe { TimerWaker::borrowed(waker) }
+            } else {
+                TimerWaker::Owned(waker.clone())
+            };
+            slot.replace(new)
         });
-        true
+        (true, replaced)
     }
 
     /// The tick at which the next slot comes due, if any entry is linked.
@@ -378,8 +389,9 @@ impl TimerWheel {
 
 impl Drop for TimerWheel {
     fn drop(&mut self) {
-        // Entries still linked belong to `Sleep`s that outlive the runtime: detach them so their destructors
-        // do not touch this wheel (they see `IDLE` and skip the removal).
+        // Every bound `Sleep` keeps its driver (and so this wheel) alive, through an `Arc` or its task's hook,
+        // so no entry should be linked here. Should one be, detach it, so its destructor does not touch
+        // this wheel (it sees `IDLE` and skips the removal).
         for level in self.levels.iter_mut() {
             for head in level.heads.iter_mut() {
                 let mut cursor = head.take();

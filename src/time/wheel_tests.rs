@@ -103,7 +103,7 @@ mod tests {
         unsafe {
             assert!(wheel.insert(ptr(&a), 1000, noop()));
             assert!(wheel.insert(ptr(&b), 1000, noop()));
-            wheel.remove(ptr(&a));
+            drop(wheel.remove(ptr(&a)));
         }
         assert_eq!(a.state(), IDLE);
         let mut fired = Vec::new();
@@ -139,16 +139,25 @@ mod tests {
         unsafe {
             assert!(wheel.insert(ptr(&a), 10, TimerWaker::borrowed(&own)));
             assert!(wheel.insert(ptr(&b), 20, TimerWaker::borrowed(&own)));
-            assert!(wheel.update_waker(ptr(&a), &own, true));
+            assert!(wheel.update_waker(ptr(&a), &own, true).0);
             assert_eq!(Arc::strong_count(&task), base, "borrowed: nothing counted");
             let other = Arc::new(Flag(AtomicUsize::new(0)));
-            assert!(wheel.update_waker(ptr(&b), &Waker::from(other.clone()), false));
+            let (registered, replaced) =
+                wheel.update_waker(ptr(&b), &Waker::from(other.clone()), false);
+            assert!(registered);
+            assert!(matches!(replaced, Some(TimerWaker::Borrowed(_))));
             assert_eq!(
                 Arc::strong_count(&other),
                 2,
                 "a foreign waker is kept counted"
             );
-            wheel.remove(ptr(&b));
+            let old = wheel.remove(ptr(&b));
+            assert_eq!(
+                Arc::strong_count(&other),
+                2,
+                "handed back, not dropped under the lock"
+            );
+            drop(old);
             assert_eq!(Arc::strong_count(&other), 1, "and released with the entry");
         }
         let mut fired = Vec::new();
@@ -248,7 +257,8 @@ mod loom_tests {
             let fired_by_advance = firer.join().unwrap();
             // The owner drops its timer: unlink if still registered.
             // SAFETY: alive, and registered (if at all) in this wheel.
-            unsafe { wheel.lock().unwrap().remove(ptr.0) };
+            let old = unsafe { wheel.lock().unwrap().remove(ptr.0) };
+            drop(old);
 
             assert!(
                 entry.state() != REGISTERED,
@@ -298,7 +308,8 @@ mod loom_tests {
             };
             let fired_by_advance = firer.join().unwrap();
             // SAFETY: alive, and registered (if at all) in this wheel.
-            unsafe { wheel.lock().unwrap().remove(ptr.0) };
+            let old = unsafe { wheel.lock().unwrap().remove(ptr.0) };
+            drop(old);
 
             assert_eq!(count.0.load(SeqCst), fired_by_advance);
             assert_eq!(
