@@ -31,6 +31,7 @@ pub(crate) mod reactor;
 mod runtime;
 pub(crate) mod scheduler;
 pub mod signal;
+mod spin_lock;
 pub mod sync;
 mod task;
 pub mod time;

@@ -3,16 +3,17 @@
 //! A task is linked at spawn (the list takes one of its references) and unlinked when it completes (the list's
 //! reference is released with the poller's) or at shutdown (the reference is handed to `RawTask::shutdown`).
 //! The list is intrusive (links live in the task header, raw.rs invariant 4) and sharded by task id, each shard
-//! behind its own mutex, so spawns and completions on different workers rarely meet on one lock. Once closed,
+//! behind its own `SpinLock` (a link or unlink is a few pointer writes; no task code runs under it), so spawns and completions on different workers rarely meet on one lock. Once closed,
 //! a shard refuses new tasks: a spawn racing with shutdown gets a cancelled task, never a leaked one.
 
 use super::raw::{Header, OwnedLinks, RawTask};
-use crate::loom::{AtomicBool, Mutex};
+use crate::loom::AtomicBool;
+use crate::spin_lock::SpinLock;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::SeqCst;
 
 pub(crate) struct OwnedTasks {
-    shards: Box<[Padded<Mutex<Shard>>]>,
+    shards: Box<[Padded<SpinLock<Shard>>]>,
     mask: usize,
     closed: AtomicBool,
 }
@@ -27,7 +28,7 @@ struct Shard {
     closed: bool,
 }
 
-// SAFETY: the raw pointers in a shard are only followed under the shard's mutex (raw.rs invariant 4), and
+// SAFETY: the raw pointers in a shard are only followed under the shard's lock (raw.rs invariant 4), and
 // the list owns a reference to each linked task, so they stay valid while linked (invariant 1).
 unsafe impl Send for Shard {}
 
@@ -37,7 +38,7 @@ impl OwnedTasks {
         let n = (concurrency * 32).clamp(1, 256).next_power_of_two();
         let shards = (0..n)
             .map(|_| {
-                Padded(Mutex::new(Shard {
+                Padded(SpinLock::new(Shard {
                     head: None,
                     len: 0,
                     closed: false,
@@ -51,7 +52,7 @@ impl OwnedTasks {
         }
     }
 
-    fn shard(&self, task: &RawTask) -> &Mutex<Shard> {
+    fn shard(&self, task: &RawTask) -> &SpinLock<Shard> {
         &self.shards[task.id().as_u64() as usize & self.mask].0
     }
 
@@ -63,7 +64,7 @@ impl OwnedTasks {
     /// Links a new task, taking its list reference. Fails when the list is closed; the caller must then shut
     /// the task down with that reference.
     pub(crate) fn bind(&self, task: RawTask) -> Result<(), RawTask> {
-        let mut shard = self.shard(&task).lock().unwrap();
+        let mut shard = self.shard(&task).lock();
         if shard.closed {
             return Err(task);
         }
@@ -87,7 +88,7 @@ impl OwnedTasks {
     /// Unlinks a completed task. True if this call unlinked it (the caller then releases the list's
     /// reference); false if shutdown had already taken it off the list.
     pub(crate) fn remove(&self, task: RawTask) -> bool {
-        let mut shard = self.shard(&task).lock().unwrap();
+        let mut shard = self.shard(&task).lock();
         // SAFETY: shard lock held; the caller holds a reference, so the header is alive.
         let (linked, prev, next) = task
             .header()
@@ -104,7 +105,7 @@ impl OwnedTasks {
     pub(crate) fn close(&self) {
         self.closed.store(true, SeqCst);
         for shard in self.shards.iter() {
-            shard.0.lock().unwrap().closed = true;
+            shard.0.lock().closed = true;
         }
     }
 
@@ -115,7 +116,7 @@ impl OwnedTasks {
         for shard in self.shards.iter() {
             loop {
                 let task = {
-                    let mut shard = shard.0.lock().unwrap();
+                    let mut shard = shard.0.lock();
                     shard.closed = true;
                     let Some(head) = shard.head else { break };
                     // SAFETY: lock held; the head is linked, so alive.
@@ -133,7 +134,7 @@ impl OwnedTasks {
 
     /// Number of linked tasks (a snapshot).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().unwrap().len).sum()
+        self.shards.iter().map(|s| s.0.lock().len).sum()
     }
 }
 

@@ -1,6 +1,6 @@
 //! `TimeDriver`: the timer wheels of one runtime and the timerfd that wakes the reactor for them.
 //!
-//! One `TimerWheel` per worker (plus one for every other thread), each behind its own mutex: a `Sleep`
+//! One `TimerWheel` per worker (plus one for every other thread), each behind its own `SpinLock`: a `Sleep`
 //! registers in the wheel of the worker it is polled on, so registering and cancelling timers never contend
 //! across workers. A single Linux timerfd (`CLOCK_MONOTONIC`, absolute, nanosecond resolution) is registered
 //! in the reactor and armed for the earliest deadline of all wheels; `armed` remembers that deadline so the
@@ -17,6 +17,7 @@
 
 use super::wheel::{TimerEntry, TimerWaker, TimerWheel};
 use crate::loom::Mutex;
+use crate::spin_lock::SpinLock;
 use crate::reactor::{ReactorRegistry, Registration};
 use mio::unix::SourceFd;
 use mio::Interest;
@@ -37,70 +38,6 @@ thread_local! {
     static HOME_WHEEL: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
 }
 
-/// A wheel behind a small lock. Its critical sections are O(1) (register, cancel) or one `advance`, so a
-/// short spin beats parking; unlocking is a plain release store, not an atomic swap, which is most of
-/// what a register+cancel pair costs in locking. After a few spins a waiter yields its time slice.
-struct WheelLock {
-    locked: std::sync::atomic::AtomicBool,
-    wheel: std::cell::UnsafeCell<TimerWheel>,
-}
-
-// SAFETY: the wheel is only reached through `WheelGuard`, which exists only while `locked` is held by the
-// guard's creator (acquire on lock, release on unlock), so accesses never overlap.
-unsafe impl Sync for WheelLock {}
-
-struct WheelGuard<'a>(&'a WheelLock);
-
-impl WheelLock {
-    fn new() -> WheelLock {
-        WheelLock {
-            locked: std::sync::atomic::AtomicBool::new(false),
-            wheel: std::cell::UnsafeCell::new(TimerWheel::new()),
-        }
-    }
-
-    fn lock(&self) -> WheelGuard<'_> {
-        use std::sync::atomic::Ordering::{Acquire, Relaxed};
-        let mut spins = 0u32;
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Acquire, Relaxed)
-            .is_err()
-        {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        WheelGuard(self)
-    }
-}
-
-impl std::ops::Deref for WheelGuard<'_> {
-    type Target = TimerWheel;
-    fn deref(&self) -> &TimerWheel {
-        // SAFETY: the guard holds the lock (see `WheelLock`).
-        unsafe { &*self.0.wheel.get() }
-    }
-}
-
-impl std::ops::DerefMut for WheelGuard<'_> {
-    fn deref_mut(&mut self) -> &mut TimerWheel {
-        // SAFETY: the guard holds the lock, and `&mut self` makes this the only reference through it.
-        unsafe { &mut *self.0.wheel.get() }
-    }
-}
-
-impl Drop for WheelGuard<'_> {
-    fn drop(&mut self) {
-        self.0
-            .locked
-            .store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// Keeps each wheel's lock on its own cache lines.
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -110,7 +47,7 @@ pub(crate) struct TimeDriver {
     base: Instant,
     /// `CLOCK_MONOTONIC` at `base`, in nanoseconds (read just after `base`, so never earlier than it).
     base_mono_ns: u64,
-    wheels: Box<[Padded<WheelLock>]>,
+    wheels: Box<[Padded<SpinLock<TimerWheel>>]>,
     timerfd: TimerFd,
     registration: std::sync::Mutex<Option<Registration>>,
     registry: std::sync::Arc<ReactorRegistry>,
@@ -140,7 +77,7 @@ impl TimeDriver {
         let fd = timerfd.as_fd().as_raw_fd();
         let registration = registry.register(&mut SourceFd(&fd), Interest::READABLE)?;
         let wheels = (0..worker_wheels + 1)
-            .map(|_| Padded(WheelLock::new()))
+            .map(|_| Padded(SpinLock::new(TimerWheel::new())))
             .collect();
         let driver = Arc::new(TimeDriver {
             id,
