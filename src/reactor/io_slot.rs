@@ -8,7 +8,7 @@
 use mio::event::Event;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
-use std::sync::Mutex;
+use crate::spin_lock::SpinLock;
 use std::task::{Context, Poll, Waker};
 
 const READABLE: usize = 1 << 0;
@@ -58,7 +58,9 @@ impl ReadyEvent {
 
 pub(crate) struct IoSlot {
     readiness: AtomicUsize,
-    waiters: Mutex<Waiters>,
+    /// The parked wakers. A `SpinLock`: its sections move a waker in or out; a replaced waker is dropped
+    /// after unlocking (its destructor may run arbitrary code, even drop a source of this slot).
+    waiters: SpinLock<Waiters>,
 }
 
 #[derive(Default)]
@@ -71,7 +73,7 @@ impl IoSlot {
     pub(crate) fn new() -> IoSlot {
         IoSlot {
             readiness: AtomicUsize::new(0),
-            waiters: Mutex::new(Waiters::default()),
+            waiters: SpinLock::new(Waiters::default()),
         }
     }
 
@@ -108,7 +110,7 @@ impl IoSlot {
                 Err(actual) => cur = actual,
             }
         }
-        let mut waiters = self.waiters.lock().unwrap();
+        let mut waiters = self.waiters.lock();
         if bits & Direction::Read.mask() != 0 {
             to_wake.extend(waiters.reader.take());
         }
@@ -143,17 +145,21 @@ impl IoSlot {
         if let Some(ev) = self.ready_now(direction) {
             return Poll::Ready(ev);
         }
-        let mut waiters = self.waiters.lock().unwrap();
-        let slot = match direction {
-            Direction::Read => &mut waiters.reader,
-            Direction::Write => &mut waiters.writer,
+        let (replaced, ready) = {
+            let mut waiters = self.waiters.lock();
+            let slot = match direction {
+                Direction::Read => &mut waiters.reader,
+                Direction::Write => &mut waiters.writer,
+            };
+            let replaced = match slot {
+                Some(w) if w.will_wake(cx.waker()) => None,
+                _ => slot.replace(cx.waker().clone()),
+            };
+            // Re-check under the lock: an event that arrived before the waker was stored must not be missed.
+            (replaced, self.ready_now(direction))
         };
-        match slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
-        }
-        // Re-check under the lock: an event that arrived before the waker was stored must not be missed.
-        match self.ready_now(direction) {
+        drop(replaced);
+        match ready {
             Some(ev) => Poll::Ready(ev),
             None => Poll::Pending,
         }
