@@ -5,10 +5,10 @@
 //! (the word carries a tick bumped by each event), so readiness delivered while a task was running is never
 //! lost. Readers and writers wait in separate slots so they never steal each other's wake-up.
 
+use crate::spin_lock::SpinLock;
 use mio::event::Event;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
-use crate::spin_lock::SpinLock;
 use std::task::{Context, Poll, Waker};
 
 const READABLE: usize = 1 << 0;

@@ -17,8 +17,8 @@
 
 use super::wheel::{TimerEntry, TimerWaker, TimerWheel};
 use crate::loom::Mutex;
-use crate::spin_lock::SpinLock;
 use crate::reactor::{ReactorRegistry, Registration};
+use crate::spin_lock::SpinLock;
 use mio::unix::SourceFd;
 use mio::Interest;
 use nix::sys::time::TimeSpec;
