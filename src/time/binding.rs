@@ -50,20 +50,16 @@ impl DriverRef {
         }
     }
 
-    /// The driver, once bound.
-    pub(crate) fn get(&self) -> Option<&TimeDriver> {
-        match &self.binding {
-            Binding::Unbound(_) => None,
-            Binding::Owned(driver) => Some(driver),
-            // SAFETY: module invariants: the task holding us keeps the driver alive.
-            Binding::Borrowed(driver) => Some(unsafe { driver.as_ref() }),
-        }
-    }
-
     /// The driver of a sleep that has been polled (it is registered, or was).
     pub(crate) fn driver(&self) -> &TimeDriver {
-        self.get()
-            .expect("ferrio::time: a registered sleep is always bound to its driver")
+        match &self.binding {
+            Binding::Unbound(_) => {
+                unreachable!("ferrio::time: a sleep is bound to its driver at its first poll")
+            }
+            Binding::Owned(driver) => driver,
+            // SAFETY: module invariants: the task holding us keeps the driver alive.
+            Binding::Borrowed(driver) => unsafe { driver.as_ref() },
+        }
     }
 
     /// Binds an unbound sleep to its runtime's driver (nothing to do later on). `sleep` is the address and
