@@ -227,14 +227,15 @@ mod loom_tests {
     unsafe impl Send for EntryPtr {}
 
     /// Registration on one thread races firing on another, then the owner drops the timer: the waker is
-    /// woken at most once, only if the timer was linked when the wheel advanced, and nothing stays linked.
-    #[test]
-    fn loom_register_fire_and_drop_race() {
-        loom::model(|| {
+    /// woken at most once, only if the timer was linked when the wheel advanced, nothing stays linked, and
+    /// every reference the wheel took is released. With `borrowed`, the entry keeps the waker uncounted, as
+    /// a sleep inside its own task does: the firing thread's clone is the only count taken.
+    fn register_fire_and_drop_model(borrowed: bool) {
+        loom::model(move || {
             let wheel = Arc::new(Mutex::new(TimerWheel::new()));
             let entry: Pin<Box<TimerEntry>> = Box::pin(TimerEntry::new());
             let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
-            let waker = Waker::from(count.clone());
+            let task_waker = Waker::from(count.clone());
 
             let w2 = wheel.clone();
             let firer = thread::spawn(move || {
@@ -247,13 +248,14 @@ mod loom_tests {
             });
 
             let ptr = EntryPtr(NonNull::from(&*entry));
-            // SAFETY: the boxed entry is pinned and outlives the model; it is not linked yet.
-            let inserted = unsafe {
-                wheel
-                    .lock()
-                    .unwrap()
-                    .insert(ptr.0, 50, TimerWaker::Owned(waker))
+            let timer_waker = if borrowed {
+                // SAFETY: the "task" (`count`, through `task_waker`) outlives the entry's registration.
+                unsafe { TimerWaker::borrowed(&task_waker) }
+            } else {
+                TimerWaker::Owned(task_waker.clone())
             };
+            // SAFETY: the boxed entry is pinned and outlives the model; it is not linked yet.
+            let inserted = unsafe { wheel.lock().unwrap().insert(ptr.0, 50, timer_waker) };
             let fired_by_advance = firer.join().unwrap();
             // The owner drops its timer: unlink if still registered.
             // SAFETY: alive, and registered (if at all) in this wheel.
@@ -274,51 +276,23 @@ mod loom_tests {
                 assert_eq!(entry.state(), FIRED);
             }
             assert_eq!(wheel.lock().unwrap().len(), 0);
+            drop(task_waker);
+            assert_eq!(
+                std::sync::Arc::strong_count(&count),
+                1,
+                "no count leaked or released twice"
+            );
         });
     }
 
-    /// The same race with a borrowed (uncounted) waker, as a sleep inside its own task keeps: the firing
-    /// thread's clone is the only count taken, it is released by the wake, and the owner's removal
-    /// releases nothing.
+    #[test]
+    fn loom_register_fire_and_drop_race() {
+        register_fire_and_drop_model(false);
+    }
+
     #[test]
     fn loom_borrowed_waker_fire_and_drop_race() {
-        loom::model(|| {
-            let wheel = Arc::new(Mutex::new(TimerWheel::new()));
-            let entry: Pin<Box<TimerEntry>> = Box::pin(TimerEntry::new());
-            let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
-            let task_waker = Waker::from(count.clone());
-            let base = std::sync::Arc::strong_count(&count);
-
-            let w2 = wheel.clone();
-            let firer = thread::spawn(move || {
-                let mut fired = Vec::new();
-                w2.lock().unwrap().advance(100, &mut fired);
-                let n = fired.len();
-                fired.into_iter().for_each(Waker::wake);
-                n
-            });
-
-            let ptr = EntryPtr(NonNull::from(&*entry));
-            // SAFETY: pinned, alive for the model, not linked; `task_waker`'s "task" (`count`) outlives it.
-            unsafe {
-                wheel
-                    .lock()
-                    .unwrap()
-                    .insert(ptr.0, 50, TimerWaker::borrowed(&task_waker))
-            };
-            let fired_by_advance = firer.join().unwrap();
-            // SAFETY: alive, and registered (if at all) in this wheel.
-            let old = unsafe { wheel.lock().unwrap().remove(ptr.0) };
-            drop(old);
-
-            assert_eq!(count.0.load(SeqCst), fired_by_advance);
-            assert_eq!(
-                std::sync::Arc::strong_count(&count),
-                base,
-                "no count leaked or released twice"
-            );
-            assert_ne!(entry.state(), REGISTERED);
-        });
+        register_fire_and_drop_model(true);
     }
 }
 
