@@ -145,7 +145,7 @@ fn tasks_holding_registered_sleeps_cancelled_or_dropped_with_the_runtime() {
                     .is_none());
                 // Let every task run once and register.
                 while ferrio::Handle::current().pending_timers() < TASKS + 1 {
-                    ferrio::time::sleep(MS).await;
+                    sleep(MS).await;
                 }
                 (tasks, outside)
             });
