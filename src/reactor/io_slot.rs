@@ -6,7 +6,6 @@
 //! lost. Readers and writers wait in separate slots so they never steal each other's wake-up.
 
 use crate::spin_lock::SpinLock;
-use mio::event::Event;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::task::{Context, Poll, Waker};
@@ -69,6 +68,37 @@ struct Waiters {
     writer: Option<Waker>,
 }
 
+/// Readiness bits for an epoll event mask, as epoll(7) reports sockets, pipes and other files:
+/// - readable: data (`EPOLLIN`) or urgent data (`EPOLLPRI`);
+/// - writable: `EPOLLOUT`;
+/// - read side closed: a hang-up (`EPOLLHUP`), or the peer's shutdown of its write side, which the kernel
+///   reports as `EPOLLRDHUP` together with `EPOLLIN` (the end-of-file is readable);
+/// - write side closed: a hang-up, or an error on a writable file, or an error alone (the write end of a
+///   pipe whose reader has gone);
+/// - error: `EPOLLERR` (the pending error is read by the next operation).
+fn readiness_from_epoll(flags: u32) -> usize {
+    let has = |f: libc::c_int| flags & f as u32 != 0;
+    let mut bits = 0;
+    if has(libc::EPOLLIN) || has(libc::EPOLLPRI) {
+        bits |= READABLE;
+    }
+    if has(libc::EPOLLOUT) {
+        bits |= WRITABLE;
+    }
+    if has(libc::EPOLLHUP) || (has(libc::EPOLLIN) && has(libc::EPOLLRDHUP)) {
+        bits |= READ_CLOSED;
+    }
+    if has(libc::EPOLLHUP)
+        || (has(libc::EPOLLERR) && (has(libc::EPOLLOUT) || flags == libc::EPOLLERR as u32))
+    {
+        bits |= WRITE_CLOSED;
+    }
+    if has(libc::EPOLLERR) {
+        bits |= ERROR;
+    }
+    bits
+}
+
 impl IoSlot {
     pub(crate) fn new() -> IoSlot {
         IoSlot {
@@ -77,25 +107,10 @@ impl IoSlot {
         }
     }
 
-    /// Called by the reactor for each event; pushes the wakers to wake onto `to_wake`.
-    pub(crate) fn set_readiness(&self, event: &Event, to_wake: &mut Vec<Waker>) {
-        let mut bits = 0;
-        if event.is_readable() {
-            bits |= READABLE;
-        }
-        if event.is_writable() {
-            bits |= WRITABLE;
-        }
-        if event.is_read_closed() {
-            bits |= READ_CLOSED;
-        }
-        if event.is_write_closed() {
-            bits |= WRITE_CLOSED;
-        }
-        if event.is_error() {
-            bits |= ERROR;
-        }
-        self.add_bits(bits, to_wake);
+    /// Called by the reactor for each event (`flags`: the epoll event mask); pushes the wakers to wake onto
+    /// `to_wake`.
+    pub(crate) fn set_readiness(&self, flags: u32, to_wake: &mut Vec<Waker>) {
+        self.add_bits(readiness_from_epoll(flags), to_wake);
     }
 
     fn add_bits(&self, bits: usize, to_wake: &mut Vec<Waker>) {
@@ -180,5 +195,33 @@ impl IoSlot {
                 Err(actual) => cur = actual,
             }
         }
+    }
+}
+
+#[cfg(all(test, not(ferrio_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoll_masks_map_to_readiness() {
+        let f = |flags: libc::c_int| readiness_from_epoll(flags as u32);
+        assert_eq!(f(libc::EPOLLIN), READABLE);
+        assert_eq!(f(libc::EPOLLPRI), READABLE);
+        assert_eq!(f(libc::EPOLLOUT), WRITABLE);
+        // The peer shut down its write side: end-of-file is readable, the read side is closed.
+        assert_eq!(f(libc::EPOLLIN | libc::EPOLLRDHUP), READABLE | READ_CLOSED);
+        assert_eq!(f(libc::EPOLLRDHUP), 0);
+        assert_eq!(
+            f(libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLHUP),
+            READABLE | WRITABLE | READ_CLOSED | WRITE_CLOSED
+        );
+        // A pipe's write end after its reader closed.
+        assert_eq!(f(libc::EPOLLERR), WRITE_CLOSED | ERROR);
+        assert_eq!(
+            f(libc::EPOLLOUT | libc::EPOLLERR),
+            WRITABLE | WRITE_CLOSED | ERROR
+        );
+        assert_eq!(f(libc::EPOLLIN | libc::EPOLLERR), READABLE | ERROR);
+        assert_eq!(f(libc::EPOLLET), 0);
     }
 }

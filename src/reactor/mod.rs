@@ -5,7 +5,9 @@
 //!   try-lock, the current-thread scheduler owns it outright). `turn(timeout)` waits in `epoll_wait` and then
 //!   dispatches each event: token -> `IoSlot` -> readiness bits set, wakers woken.
 //! - `ReactorRegistry`, shared (`Arc`) by every thread: registers event sources (each gets an `IoSlot` and a
-//!   token) and `unpark`s the parked thread by writing the `mio::Waker`'s eventfd.
+//!   token), `unpark`s the parked thread by writing the `mio::Waker`'s eventfd, and lets a thread that does
+//!   not hold the `Reactor` collect the events already waiting (`poll_now`, a multi-thread worker about to
+//!   sleep). Both `turn` and `poll_now` wait through `epoll.rs` and dispatch with `ReactorRegistry::dispatch`.
 //!
 //! Wakers are collected under the registry lock and woken after it is released, so a waker that schedules a
 //! task (which may register or deregister a source) never runs under the lock.
@@ -14,15 +16,17 @@
 //! `ReactorRegistry::register` and wait with `IoSlot::poll_ready`; the timer driver registers its timerfd the
 //! same way and fires timers when that slot becomes readable.
 
+mod epoll;
 mod io_slot;
 
+pub(crate) use epoll::EventBuffer;
 pub(crate) use io_slot::{Direction, IoSlot, ReadyEvent};
 
 // The reactor wraps real epoll and is not model-checked: plain std types.
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Poll, Token};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
 use std::time::Duration;
 
 /// The token of the waker that interrupts a blocked `turn`.
@@ -33,15 +37,16 @@ const EVENTS_CAPACITY: usize = 1024;
 
 /// The blocking half (see the module docs).
 pub(crate) struct Reactor {
-    poll: Poll,
-    events: Events,
-    /// Wakers gathered during dispatch (kept to reuse the allocation).
-    to_wake: Vec<Waker>,
+    /// Owns the epoll instance (the registry waits on a duplicate of its descriptor).
+    _poll: Poll,
+    events: EventBuffer,
     registry: Arc<ReactorRegistry>,
 }
 
 /// The shared half (see the module docs).
 pub(crate) struct ReactorRegistry {
+    /// Registers sources; its descriptor, a duplicate of the `Poll`'s, is also what `epoll_wait` is called
+    /// on, so it stays valid for as long as anyone can call `turn` or `poll_now`.
     registry: mio::Registry,
     waker: mio::Waker,
     slots: Mutex<SlotTable>,
@@ -77,9 +82,8 @@ impl Reactor {
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
         Ok(Reactor {
-            poll,
-            events: Events::with_capacity(EVENTS_CAPACITY),
-            to_wake: Vec::new(),
+            _poll: poll,
+            events: EventBuffer::with_capacity(EVENTS_CAPACITY),
             registry: Arc::new(ReactorRegistry {
                 registry,
                 waker,
@@ -98,7 +102,7 @@ impl Reactor {
 
     /// Waits up to `timeout` (`None`: until an event or `unpark`; zero: just look) and dispatches what came.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<TurnReport> {
-        match self.poll.poll(&mut self.events, timeout) {
+        match epoll::wait(self.registry.epoll_fd(), &mut self.events, timeout) {
             Ok(()) => {}
             // A signal cut the wait short (`SA_RESTART` does not restart `epoll_wait`): report it like an
             // unpark, so a worker woken this way still hands the reactor on.
@@ -110,28 +114,58 @@ impl Reactor {
             }
             Err(e) => return Err(e),
         }
-        let mut report = TurnReport::default();
-        {
-            let slots = self.registry.slots.lock().unwrap();
-            for event in self.events.iter() {
-                if event.token() == WAKE_TOKEN {
-                    report.unparked = true;
-                    continue;
-                }
-                if let Some(slot) = slots.get(event.token()) {
-                    report.io_events += 1;
-                    slot.set_readiness(event, &mut self.to_wake);
-                }
-            }
-        }
-        for waker in self.to_wake.drain(..) {
-            waker.wake();
-        }
-        Ok(report)
+        Ok(self.registry.dispatch(&mut self.events))
     }
 }
 
 impl ReactorRegistry {
+    fn epoll_fd(&self) -> std::os::fd::RawFd {
+        self.registry.as_raw_fd()
+    }
+
+    /// Sets the readiness of each event's slot, then wakes the wakers that collected (outside the lock).
+    fn dispatch(&self, buffer: &mut EventBuffer) -> TurnReport {
+        let mut report = TurnReport::default();
+        let (events, to_wake) = buffer.events_and_wakers();
+        {
+            let slots = self.slots.lock().unwrap();
+            for (token, flags) in events {
+                if token == WAKE_TOKEN {
+                    report.unparked = true;
+                    continue;
+                }
+                if let Some(slot) = slots.get(token) {
+                    report.io_events += 1;
+                    slot.set_readiness(flags, to_wake);
+                }
+            }
+        }
+        for waker in to_wake.drain(..) {
+            waker.wake();
+        }
+        report
+    }
+
+    /// Collects and dispatches the events already waiting, without blocking, from a thread that does not
+    /// hold the `Reactor` (a multi-thread worker about to sleep while another one waits in the reactor).
+    ///
+    /// Each edge goes to exactly one waiting thread, so an event taken here is one the reactor's holder
+    /// will not see; for I/O that is the point (this thread is awake, the holder may have to be woken). An
+    /// `unpark` is the exception: it was meant for the holder, so it is passed on with a fresh write.
+    pub(crate) fn poll_now(&self, buffer: &mut EventBuffer) -> io::Result<TurnReport> {
+        match epoll::wait(self.epoll_fd(), buffer, Some(Duration::ZERO)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(TurnReport::default()),
+            Err(e) => return Err(e),
+        }
+        let mut report = self.dispatch(buffer);
+        if report.unparked {
+            self.unpark();
+            report.unparked = false;
+        }
+        Ok(report)
+    }
+
     /// Interrupts a thread blocked in `Reactor::turn` (or makes its next turn return at once).
     pub(crate) fn unpark(&self) {
         // An eventfd write only fails if the counter would overflow, which means a wake-up is pending anyway.
@@ -238,7 +272,7 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Wake};
+    use std::task::{Context, Wake, Waker};
 
     struct CountWake(AtomicUsize);
     impl Wake for CountWake {
@@ -329,6 +363,40 @@ mod tests {
         let report = reactor.turn(None).unwrap();
         assert!(report.unparked);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn poll_now_collects_waiting_events_and_passes_an_unpark_on() {
+        let mut reactor = Reactor::new().unwrap();
+        let registry = reactor.registry().clone();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = a.as_raw_fd();
+        let reg = registry
+            .register(&mut SourceFd(&fd), Interest::READABLE)
+            .unwrap();
+        let counter = std::sync::Arc::new(CountWake(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(reg.slot.poll_ready(&mut cx, Direction::Read).is_pending());
+
+        // A thread that does not hold the reactor takes the readable edge and wakes the waiter itself.
+        let mut buffer = EventBuffer::with_capacity(4);
+        b.write_all(b"x").unwrap();
+        let report = registry.poll_now(&mut buffer).unwrap();
+        assert_eq!(report.io_events, 1);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(reg.slot.poll_ready(&mut cx, Direction::Read).is_ready());
+        // The edge went to one thread only: the reactor's own turn does not see it again.
+        assert_eq!(reactor.turn(Some(Duration::ZERO)).unwrap().io_events, 0);
+
+        // An unpark is meant for the reactor's holder: collecting it here writes it again for the holder.
+        registry.unpark();
+        let report = registry.poll_now(&mut buffer).unwrap();
+        assert_eq!(report, TurnReport::default());
+        let report = reactor.turn(Some(Duration::from_secs(5))).unwrap();
+        assert!(report.unparked, "the holder must still be woken");
+        registry.deregister(&mut SourceFd(&fd), reg).unwrap();
     }
 
     #[test]

@@ -12,10 +12,14 @@
 //! the ring directly (`try_schedule_local`): a task's wakes and spawns, and the wakes of a reactor turn this
 //! worker made while parked in it (the woken task takes the LIFO slot and runs on this already-awake thread,
 //! with no second thread to wake). A worker that comes back from the reactor with events then hands the
-//! reactor to a sleeper (`any_sleeper`) before running what it woke, so a busy worker never sits on it.
+//! reactor to a sleeper (`any_sleeper`) before running what it woke, so a busy worker never sits on it. A
+//! worker about to sleep while another holds the reactor first collects the events already waiting
+//! (`Parker::park`, `ReactorRegistry::poll_now`) and runs their tasks itself.
 
+use super::park::Woken;
 use super::queue::{LocalQueue, CAPACITY};
 use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
+use crate::reactor::EventBuffer;
 use crate::runtime::context;
 use crate::runtime::stats::{self, Event};
 use crate::runtime::trace::{self, Record, WakeKind};
@@ -29,6 +33,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Events a parking worker collects at most in one look while another worker holds the reactor.
+const COLLECT_CAPACITY: usize = 128;
+
 thread_local! {
     /// The context of the worker running on this thread (null on other threads). Points at a
     /// `WorkerContext` on the worker thread's stack, valid while set (cleared before it is dropped).
@@ -39,6 +46,8 @@ struct WorkerContext {
     shared: Arc<Shared>,
     index: usize,
     core: RefCell<Option<Box<Core>>>,
+    /// Room for the events this worker collects while another one holds the reactor (`Parker::park`).
+    events: RefCell<EventBuffer>,
     /// Debug mode or the trace is on (fixed when the runtime is built): polls are timed and wakes
     /// recorded (`scheduler/observe.rs`). A copy kept beside the core, which every poll and local wake
     /// already touches, so that with both off they pay one branch on a cached byte.
@@ -103,6 +112,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         shared: shared.clone(),
         index,
         core: RefCell::new(None),
+        events: RefCell::new(EventBuffer::with_capacity(COLLECT_CAPACITY)),
         observed: observe::is_on(&shared.debug, shared.trace.as_ref()),
     };
     WORKER.with(|w| w.set(&ctx));
@@ -340,16 +350,22 @@ impl WorkerContext {
             // The core sits in the context while parked, so that a reactor turn made here queues what it
             // wakes in this worker's own ring (LIFO slot first): this thread is awake anyway.
             let park_start = shared.trace.as_ref().map(|t| t.now());
-            let (parked_core, report) = self.with_core_in_context(core, || {
+            let mut events = self.events.borrow_mut();
+            let (parked_core, woken) = self.with_core_in_context(core, || {
                 trace::waking_from(WakeKind::Io, || {
-                    shared.remotes[self.index].parker.park(&shared.reactor)
+                    shared.remotes[self.index].parker.park(
+                        &shared.reactor,
+                        &shared.registry,
+                        &mut events,
+                    )
                 })
             });
+            drop(events);
             core = parked_core;
-            match &report {
-                // Parked in the reactor: the park was a reactor turn.
-                Some(r) => self.record_turn(r, park_start),
-                None => {
+            match &woken {
+                // Parked in the reactor, or collected its waiting events: the park was a reactor turn.
+                Woken::InReactor(r) | Woken::Collected(r) => self.record_turn(r, park_start),
+                Woken::Notified => {
                     if let (Some(tracer), Some(start)) = (&shared.trace, park_start) {
                         let dur = tracer.now() - start;
                         tracer.record(Record::Parked { start, dur });
@@ -382,7 +398,8 @@ impl WorkerContext {
             }
             if awake {
                 shared.stats.record_worker(self.index, Event::Unpark, 1);
-                if report.is_some_and(|r| r.io_events > 0 || r.unparked) {
+                // (A worker that only collected events never held the reactor: its holder still waits in it.)
+                if matches!(woken, Woken::InReactor(r) if r.io_events > 0 || r.unparked) {
                     // We were in the reactor and are about to run what it woke: hand it to a sleeper.
                     if let Some(i) = shared.idle.any_sleeper() {
                         shared.remotes[i].parker.unpark(&shared.registry);
