@@ -11,6 +11,11 @@
 //!   the bench thread: write / epoll_wait / read / write / epoll_wait / read per round trip. No runtime can
 //!   do less work on one core; blocking sockets on two threads are far slower (each round trip wakes a
 //!   thread).
+//! - `floor_watched`: the floor plus a second thread that sleeps in `epoll_wait` on its own epoll instance
+//!   holding the same two sockets, and does nothing with what it gets. Every packet now also wakes that
+//!   thread, as every event wakes the worker that holds a multi-thread runtime's reactor while another
+//!   worker runs the tasks (the hand-off rule keeps one there). Its cost is the price of that
+//!   sleeping watcher on this machine, with no runtime at all.
 //! - `ferrio_ct`, `tokio_ct`: current-thread flavours; client and server are tasks on the bench thread.
 //! - `ferrio_mt`, `tokio_mt`: 2 workers; client and server are spawned tasks (they may run on either worker).
 //! - `async_io`: `async_io::Async<TcpStream>`; the server is a task of a `LocalExecutor` run by
@@ -35,6 +40,8 @@ use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{set_current, start_watchdog, Watch};
 
@@ -126,6 +133,77 @@ impl EchoRuntime for Floor {
             samples.push(start.elapsed().as_nanos() as u64);
         }
         samples
+    }
+}
+
+/// The floor with a watcher thread asleep in `epoll_wait` on the same sockets (see the module docs).
+struct WatchedFloor {
+    floor: Floor,
+    stop: Arc<mio::Waker>,
+    watcher: Option<std::thread::JoinHandle<()>>,
+}
+
+const STOP: Token = Token(2);
+
+impl WatchedFloor {
+    fn new() -> WatchedFloor {
+        let floor = Floor::new();
+        let mut poll = Poll::new().expect("epoll");
+        let stop = Arc::new(mio::Waker::new(poll.registry(), STOP).expect("eventfd"));
+        // The watcher's own descriptors for the same sockets, in its own epoll instance: it sees every edge
+        // the floor's epoll sees, and takes none of them from it.
+        let fds: Vec<std::os::fd::OwnedFd> = [floor.client.as_raw_fd(), floor.server.as_raw_fd()]
+            .iter()
+            .map(|&fd| {
+                // SAFETY: `fd` is open (owned by `floor`) for the duration of this borrow; the duplicate
+                // is owned separately.
+                unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+                    .try_clone_to_owned()
+                    .expect("dup")
+            })
+            .collect();
+        for (i, fd) in fds.iter().enumerate() {
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+                    Token(i),
+                    Interest::READABLE,
+                )
+                .unwrap();
+        }
+        let watcher = std::thread::spawn(move || {
+            let _fds = fds;
+            let mut events = Events::with_capacity(8);
+            loop {
+                poll.poll(&mut events, None).expect("epoll_wait");
+                if events.iter().any(|e| e.token() == STOP) {
+                    return;
+                }
+            }
+        });
+        WatchedFloor {
+            floor,
+            stop,
+            watcher: Some(watcher),
+        }
+    }
+}
+
+impl Drop for WatchedFloor {
+    fn drop(&mut self) {
+        self.stop.wake().expect("eventfd write");
+        if let Some(t) = self.watcher.take() {
+            t.join().expect("watcher thread");
+        }
+    }
+}
+
+impl EchoRuntime for WatchedFloor {
+    fn id(&self) -> &'static str {
+        "floor_watched"
+    }
+    fn batch(&mut self, n: usize) -> Vec<u64> {
+        self.floor.batch(n)
     }
 }
 
@@ -276,6 +354,7 @@ fn main() {
 
     let mut runtimes: Vec<Box<dyn EchoRuntime>> = vec![
         Box::new(Floor::new()),
+        Box::new(WatchedFloor::new()),
         Box::new(Ferrio::new(
             ferrio::Runtime::builder().current_thread().build().unwrap(),
             "ferrio_ct",
@@ -352,13 +431,18 @@ fn main() {
     );
     println!();
     println!(
-        "| runtime | min us | p50 us | p99 us | max us | mean us | p50 / floor | p99 / floor | wall us/rt | CPU us/rt |"
+        "| runtime | min us | p50 us | p99 us | max us | mean us | p50 / floor | p99 / floor | p99 / floor_watched | wall us/rt | CPU us/rt |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let (f50, f99) = (
         rows[0].hist.value_at_quantile(0.5) as f64,
         rows[0].hist.value_at_quantile(0.99) as f64,
     );
+    // The watched floor's p99, when it ran (FERRIO_RTT_ONLY may leave it out).
+    let w99 = rows
+        .iter()
+        .find(|r| r.id == "floor_watched")
+        .map(|r| r.hist.value_at_quantile(0.99) as f64);
     let mut verdicts = Vec::new();
     for row in &rows {
         let (p50, p99) = (
@@ -367,7 +451,7 @@ fn main() {
         );
         let n = row.hist.len() as f64;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {} |",
             row.id,
             us(row.hist.min() as f64),
             us(p50),
@@ -376,6 +460,7 @@ fn main() {
             us(row.hist.mean()),
             p50 / f50,
             p99 / f99,
+            w99.map_or("-".to_owned(), |w| format!("{:.3}", p99 / w)),
             us(row.wall.as_nanos() as f64 / n),
             us(row.cpu.as_nanos() as f64 / n),
         );
