@@ -22,11 +22,13 @@ mod io_slot;
 pub(crate) use epoll::EventBuffer;
 pub(crate) use io_slot::{Direction, IoSlot, ReadyEvent};
 
-// The reactor wraps real epoll and is not model-checked: plain std types.
+// The reactor wraps real epoll and is not model-checked itself (under ferrio_loom its `SpinLock` is loom's mutex,
+// as everywhere, for the models that create a reactor).
+use crate::spin_lock::SpinLock;
 use mio::{Interest, Poll, Token};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The token of the waker that interrupts a blocked `turn`.
@@ -49,7 +51,9 @@ pub(crate) struct ReactorRegistry {
     /// on, so it stays valid for as long as anyone can call `turn` or `poll_now`.
     registry: mio::Registry,
     waker: mio::Waker,
-    slots: Mutex<SlotTable>,
+    /// A `SpinLock`: dispatch holds it for one pass over a batch's tokens, registration for one slab
+    /// insert or removal; no waker runs under it.
+    slots: SpinLock<SlotTable>,
 }
 
 /// Registered sources: the token is `index | generation << 32`, so a stale event for a reused index is
@@ -87,7 +91,7 @@ impl Reactor {
             registry: Arc::new(ReactorRegistry {
                 registry,
                 waker,
-                slots: Mutex::new(SlotTable {
+                slots: SpinLock::new(SlotTable {
                     entries: Vec::new(),
                     free: Vec::new(),
                     closed: false,
@@ -128,7 +132,7 @@ impl ReactorRegistry {
         let mut report = TurnReport::default();
         let (events, to_wake) = buffer.events_and_wakers();
         {
-            let slots = self.slots.lock().unwrap();
+            let slots = self.slots.lock();
             for (token, flags) in events {
                 if token == WAKE_TOKEN {
                     report.unparked = true;
@@ -180,7 +184,7 @@ impl ReactorRegistry {
     ) -> io::Result<Registration> {
         let slot = Arc::new(IoSlot::new());
         let token = {
-            let mut slots = self.slots.lock().unwrap();
+            let mut slots = self.slots.lock();
             if slots.closed {
                 return Err(io::Error::other(
                     "ferrio: cannot register an I/O source: its runtime has shut down",
@@ -189,7 +193,7 @@ impl ReactorRegistry {
             slots.insert(slot.clone())
         };
         if let Err(e) = self.registry.register(source, token, interest) {
-            self.slots.lock().unwrap().remove(token);
+            self.slots.lock().remove(token);
             return Err(e);
         }
         Ok(Registration { slot, token })
@@ -201,7 +205,7 @@ impl ReactorRegistry {
         source: &mut impl mio::event::Source,
         registration: Registration,
     ) -> io::Result<()> {
-        self.slots.lock().unwrap().remove(registration.token);
+        self.slots.lock().remove(registration.token);
         registration.slot.shutdown();
         self.registry.deregister(source)
     }
@@ -210,7 +214,7 @@ impl ReactorRegistry {
     /// another runtime's `block_on`, gets an error instead of waiting forever) and refuses new registrations.
     pub(crate) fn shutdown(&self) {
         let slots: Vec<Arc<IoSlot>> = {
-            let mut table = self.slots.lock().unwrap();
+            let mut table = self.slots.lock();
             table.closed = true;
             table
                 .entries
@@ -226,7 +230,7 @@ impl ReactorRegistry {
     /// Sources currently registered (the timerfd included).
     #[cfg(all(test, not(ferrio_loom)))]
     pub(crate) fn registered(&self) -> usize {
-        let table = self.slots.lock().unwrap();
+        let table = self.slots.lock();
         table.entries.iter().filter(|(_, s)| s.is_some()).count()
     }
 }

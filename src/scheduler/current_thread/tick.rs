@@ -9,7 +9,7 @@ use crate::runtime::trace::{self, Record, WakeKind};
 use crate::scheduler::observe;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::Ordering::{AcqRel, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Release, SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -46,12 +46,16 @@ impl LoopContext {
         // after the main task finished: the rest of that tick and the whole next batch run before it returns.
         let mut output = None;
         loop {
-            // Tasks woken by other threads were ready before this tick began.
-            self.with_core(|core| {
-                while let Some(entry) = shared.remote.pop() {
-                    core.queue.push_back(entry);
-                }
-            });
+            // Tasks woken by other threads were ready before this tick began. (`is_empty` is two loads;
+            // `pop` on an empty `SegQueue` pays a full fence. A push it misses was followed by the pusher's
+            // swap to NOTIFIED, so the next reactor turn does not block and the next tick takes it.)
+            if !shared.remote.is_empty() {
+                self.with_core(|core| {
+                    while let Some(entry) = shared.remote.pop() {
+                        core.queue.push_back(entry);
+                    }
+                });
+            }
             let stop_after_this_tick = output.is_some();
             let ready_now = self.with_core(|core| core.queue.len());
             shared
@@ -148,7 +152,10 @@ impl LoopContext {
                 dur: tracer.now() - start,
             });
         }
-        shared.park_state.store(RUNNING, SeqCst);
+        // Release is enough: a remote push that swaps in NOTIFIED after this store is still seen by the
+        // next turn's compare-exchange (a read-modify-write reads the latest value), which then does not
+        // block, and that compare-exchange synchronises with the swap, so the next tick's pop sees the push.
+        shared.park_state.store(RUNNING, Release);
         if parks {
             shared.stats.record_worker(0, Event::Unpark, 1);
         }
