@@ -11,14 +11,13 @@
 
 use mio::Token;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::task::Waker;
 use std::time::Duration;
 
-/// Room for the events of one `epoll_wait`, and for the wakers their dispatch collects.
-///
-/// Invariant: `len <= events.len()`; `len` is set only from `epoll_wait`'s return value, which is at most the
-/// capacity passed to it, so only entries the kernel wrote are ever read.
+/// Room for the events of one `epoll_wait`, and for the wakers their dispatch collects. `len` counts the
+/// entries the last wait filled (at most `events.len()`: epoll_wait returns at most the capacity it is
+/// given); every entry is initialised, so reading a stale one is a logic error, never undefined behaviour.
 pub(crate) struct EventBuffer {
     events: Vec<libc::epoll_event>,
     len: usize,
@@ -51,34 +50,48 @@ impl EventBuffer {
         (events, &mut self.to_wake)
     }
 
+    /// True if the last wait returned `token`.
+    pub(super) fn contains(&self, token: Token) -> bool {
+        self.events[..self.len]
+            .iter()
+            .any(|e| e.u64 as usize == token.0)
+    }
+
     #[cfg(test)]
     fn count(&self) -> usize {
         self.len
     }
 }
 
-/// Waits on `epfd` for up to `timeout` (`None`: without limit; zero: just look) and fills `buffer`.
-///
-/// A timeout below one millisecond is rounded up to one (epoll's unit), so a short wait never becomes a
-/// busy look. `Interrupted` is returned as is: the caller decides what a signal means.
+/// epoll's timeout argument: -1 for none; otherwise milliseconds, rounded up (a short wait never becomes a
+/// busy look) and capped at `i32::MAX`.
+fn timeout_ms(timeout: Option<Duration>) -> i32 {
+    match timeout {
+        None => -1,
+        Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+    }
+}
+
+/// Waits on the epoll instance `epfd` for up to `timeout` (`None`: without limit; zero: just look) and fills
+/// `buffer`. `Interrupted` is returned as is: the caller decides what a signal means.
 pub(crate) fn wait(
-    epfd: RawFd,
+    epfd: BorrowedFd<'_>,
     buffer: &mut EventBuffer,
     timeout: Option<Duration>,
 ) -> io::Result<()> {
-    let timeout_ms = match timeout {
-        None => -1,
-        Some(d) => {
-            let ms = d.as_nanos().div_ceil(1_000_000);
-            ms.min(i32::MAX as u128) as i32
-        }
-    };
     let capacity = buffer.events.len().min(i32::MAX as usize) as i32;
     buffer.len = 0;
-    // SAFETY: `events` is a live, writable array of at least `capacity` epoll_event structs, and the kernel
-    // writes at most `capacity` entries into it (the `EventBuffer` invariant). `epfd` is only a number: a
-    // closed one fails with EBADF; callers pass the registry's descriptor, open while they can call this.
-    let n = unsafe { libc::epoll_wait(epfd, buffer.events.as_mut_ptr(), capacity, timeout_ms) };
+    // SAFETY: `events` is a live, writable array of `events.len() >= capacity` epoll_event structs, and
+    // epoll_wait writes at most `capacity` entries. `epfd` is borrowed for the call, so it stays open and
+    // cannot be closed and reused for another file meanwhile.
+    let n = unsafe {
+        libc::epoll_wait(
+            epfd.as_raw_fd(),
+            buffer.events.as_mut_ptr(),
+            capacity,
+            timeout_ms(timeout),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -89,18 +102,33 @@ pub(crate) fn wait(
 #[cfg(all(test, not(ferrio_loom)))]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
 
     #[test]
-    fn zero_timeout_returns_at_once_and_rounding_goes_up() {
+    fn timeouts_round_up_to_milliseconds_and_saturate() {
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(timeout_ms(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(1))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_nanos(1_000_001))), 2);
+        assert_eq!(timeout_ms(Some(Duration::MAX)), i32::MAX);
+    }
+
+    #[test]
+    fn zero_timeout_looks_and_a_short_one_waits() {
         let poll = mio::Poll::new().unwrap();
         let mut buffer = EventBuffer::with_capacity(4);
         let start = std::time::Instant::now();
-        wait(poll.as_raw_fd(), &mut buffer, Some(Duration::ZERO)).unwrap();
+        wait(poll.registry().as_fd(), &mut buffer, Some(Duration::ZERO)).unwrap();
         assert_eq!(buffer.count(), 0);
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "a zero timeout must not wait"
+        );
         // 10 us must wait (rounded up to 1 ms), not return at once.
+        let start = std::time::Instant::now();
         wait(
-            poll.as_raw_fd(),
+            poll.registry().as_fd(),
             &mut buffer,
             Some(Duration::from_micros(10)),
         )
@@ -109,9 +137,10 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_descriptor_is_an_error() {
+    fn a_descriptor_that_is_not_epoll_is_an_error() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let mut buffer = EventBuffer::with_capacity(1);
-        let err = wait(-1, &mut buffer, Some(Duration::ZERO)).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        let err = wait(a.as_fd(), &mut buffer, Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 }

@@ -222,6 +222,12 @@ mod tests {
             WRITABLE | WRITE_CLOSED | ERROR
         );
         assert_eq!(f(libc::EPOLLIN | libc::EPOLLERR), READABLE | ERROR);
+        assert_eq!(f(libc::EPOLLHUP), READ_CLOSED | WRITE_CLOSED);
+        assert_eq!(
+            f(libc::EPOLLERR | libc::EPOLLHUP),
+            READ_CLOSED | WRITE_CLOSED | ERROR
+        );
+        assert_eq!(f(libc::EPOLLPRI | libc::EPOLLRDHUP), READABLE);
         assert_eq!(f(libc::EPOLLET), 0);
     }
 }

@@ -27,7 +27,7 @@ pub(crate) use io_slot::{Direction, IoSlot, ReadyEvent};
 use crate::spin_lock::SpinLock;
 use mio::{Interest, Poll, Token};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,8 +123,8 @@ impl Reactor {
 }
 
 impl ReactorRegistry {
-    fn epoll_fd(&self) -> std::os::fd::RawFd {
-        self.registry.as_raw_fd()
+    fn epoll_fd(&self) -> BorrowedFd<'_> {
+        self.registry.as_fd()
     }
 
     /// Sets the readiness of each event's slot, then wakes the wakers that collected (outside the lock).
@@ -154,19 +154,21 @@ impl ReactorRegistry {
     /// hold the `Reactor` (a multi-thread worker about to sleep while another one waits in the reactor).
     ///
     /// Each edge goes to exactly one waiting thread, so an event taken here is one the reactor's holder
-    /// will not see; for I/O that is the point (this thread is awake, the holder may have to be woken). An
-    /// `unpark` is the exception: it was meant for the holder, so it is passed on with a fresh write.
+    /// will not get: the task runs on this thread, which is awake. (The kernel still wakes the holder for
+    /// the edge; it finds nothing and goes back to sleep inside `epoll_wait`.) An `unpark` is the
+    /// exception: it was meant for the holder, so it is passed on with a fresh write, before any waker runs
+    /// (a waker that panicked must not swallow a shutdown's wake-up).
     pub(crate) fn poll_now(&self, buffer: &mut EventBuffer) -> io::Result<TurnReport> {
         match epoll::wait(self.epoll_fd(), buffer, Some(Duration::ZERO)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(TurnReport::default()),
             Err(e) => return Err(e),
         }
-        let mut report = self.dispatch(buffer);
-        if report.unparked {
+        if buffer.contains(WAKE_TOKEN) {
             self.unpark();
-            report.unparked = false;
         }
+        let mut report = self.dispatch(buffer);
+        report.unparked = false;
         Ok(report)
     }
 
@@ -401,6 +403,37 @@ mod tests {
         let report = reactor.turn(Some(Duration::from_secs(5))).unwrap();
         assert!(report.unparked, "the holder must still be woken");
         registry.deregister(&mut SourceFd(&fd), reg).unwrap();
+    }
+
+    #[test]
+    fn poll_now_takes_what_fits_and_leaves_the_rest_to_the_holder() {
+        let mut reactor = Reactor::new().unwrap();
+        let registry = reactor.registry().clone();
+        let pairs: Vec<(UnixStream, UnixStream)> =
+            (0..2).map(|_| UnixStream::pair().unwrap()).collect();
+        let mut regs = Vec::new();
+        for (a, _) in &pairs {
+            a.set_nonblocking(true).unwrap();
+            let fd = a.as_raw_fd();
+            regs.push(
+                registry
+                    .register(&mut SourceFd(&fd), Interest::READABLE)
+                    .unwrap(),
+            );
+        }
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        for (_, b) in &pairs {
+            (&*b).write_all(b"x").unwrap();
+        }
+        let mut buffer = EventBuffer::with_capacity(1);
+        assert_eq!(registry.poll_now(&mut buffer).unwrap().io_events, 1);
+        assert_eq!(reactor.turn(Some(Duration::ZERO)).unwrap().io_events, 1);
+        assert_eq!(registry.poll_now(&mut buffer).unwrap().io_events, 0);
+        for ((a, _), reg) in pairs.iter().zip(regs) {
+            registry
+                .deregister(&mut SourceFd(&a.as_raw_fd()), reg)
+                .unwrap();
+        }
     }
 
     #[test]

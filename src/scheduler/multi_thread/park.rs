@@ -4,8 +4,9 @@
 //! always watched by a sleeping thread), and otherwise on its own condvar. Before it sleeps on the condvar
 //! it collects, without blocking, the events already waiting in epoll (`ReactorRegistry::poll_now`): an
 //! event that arrived while this worker ran (the reply to what its task just wrote, on loopback) is then
-//! handled on this already-awake thread instead of by the holder, which the kernel would first have to wake
-//! from its sleep (a halted vCPU on a VM takes tens of microseconds). `unpark` knows which of the two
+//! handled on this already-awake thread instead of waiting for the holder, whose wake-up from sleep can
+//! take tens of microseconds (a halted vCPU on a VM). The kernel still wakes the holder for the edge; it
+//! finds the event taken and sleeps again inside `epoll_wait`. `unpark` knows which of the two
 //! it is by the parker's state and wakes it the right way: a condvar notify, or a write to the reactor's
 //! eventfd. A notification that arrives before the worker sleeps is kept (`NOTIFIED`) and consumed by the
 //! next `park`, so a wake-up is never lost.
@@ -227,10 +228,15 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             p2.unpark(&r2);
         });
+        let start = std::time::Instant::now();
         assert!(matches!(
             parker.park(&reactor, &registry, &mut events),
             Woken::Notified
         ));
+        assert!(
+            start.elapsed() >= Duration::from_millis(15),
+            "with nothing waiting the park must sleep until the unpark"
+        );
         t.join().unwrap();
         drop(held);
         registry.deregister(&mut SourceFd(&fd), reg).unwrap();
