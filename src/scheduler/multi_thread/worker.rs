@@ -13,8 +13,9 @@
 //! worker made while parked in it (the woken task takes the LIFO slot and runs on this already-awake thread,
 //! with no second thread to wake). A worker that comes back from the reactor with events then hands the
 //! reactor to a sleeper (`any_sleeper`) before running what it woke, so a busy worker never sits on it. A
-//! worker about to sleep while another holds the reactor first collects the events already waiting
-//! (`Parker::park`, `ReactorRegistry::poll_now`) and runs their tasks itself.
+//! worker that runs out of work while another holds the reactor collects the events already waiting
+//! (`ReactorRegistry::poll_now`: before searching, `collect_waiting`; before sleeping, `Parker::park`) and
+//! runs their tasks itself.
 
 use super::park::Woken;
 use super::queue::{LocalQueue, CAPACITY};
@@ -134,6 +135,11 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         if core.tick % shared.config.event_interval == 0 {
             core = ctx.poll_reactor(core);
         }
+        if let Some(task) = ctx.next_task(&mut core) {
+            core = ctx.run_task(core, task);
+            continue;
+        }
+        core = ctx.collect_waiting(core);
         if let Some(task) = ctx.next_task(&mut core) {
             core = ctx.run_task(core, task);
         } else if let Some(task) = ctx.steal(&mut core) {
@@ -475,6 +481,27 @@ impl WorkerContext {
                 dur: tracer.now() - start,
             });
         }
+    }
+
+    /// Out of local work while another worker sleeps in the reactor: run what is already waiting in epoll
+    /// before searching (`ReactorRegistry::poll_now`; the woken tasks land in this worker's ring). The
+    /// holder's queue is empty (it is asleep), so a search would first have looked at the others'.
+    fn collect_waiting(&self, core: Box<Core>) -> Box<Core> {
+        if self.shared.reactor.try_lock().is_ok() {
+            // Nobody waits in the reactor: this worker takes it if it parks.
+            return core;
+        }
+        let start = self.shared.trace.as_ref().map(|t| t.now());
+        let mut events = self.events.borrow_mut();
+        let (core, result) = self.with_core_in_context(core, || {
+            trace::waking_from(WakeKind::Io, || self.shared.registry.poll_now(&mut events))
+        });
+        match result {
+            Ok(report) if report.io_events > 0 => self.record_turn(&report, start),
+            Ok(_) => {}
+            Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
+        }
+        core
     }
 
     /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
