@@ -28,6 +28,8 @@ use crate::spin_lock::SpinLock;
 use mio::{Interest, Poll, Token};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +56,9 @@ pub(crate) struct ReactorRegistry {
     /// A `SpinLock`: dispatch holds it for one pass over a batch's tokens, registration for one slab
     /// insert or removal; no waker runs under it.
     slots: SpinLock<SlotTable>,
+    /// A thread is (about to be) blocked in `Reactor::turn` with no timeout. A hint, read with no lock:
+    /// stale for a moment around the wait, which only costs a needless or a skipped `poll_now`.
+    sleeper: AtomicBool,
 }
 
 /// Registered sources: the token is `index | generation << 32`, so a stale event for a reused index is
@@ -91,6 +96,7 @@ impl Reactor {
             registry: Arc::new(ReactorRegistry {
                 registry,
                 waker,
+                sleeper: AtomicBool::new(false),
                 slots: SpinLock::new(SlotTable {
                     entries: Vec::new(),
                     free: Vec::new(),
@@ -106,7 +112,15 @@ impl Reactor {
 
     /// Waits up to `timeout` (`None`: until an event or `unpark`; zero: just look) and dispatches what came.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<TurnReport> {
-        match epoll::wait(self.registry.epoll_fd(), &mut self.events, timeout) {
+        let blocks = timeout.is_none();
+        if blocks {
+            self.registry.sleeper.store(true, Relaxed);
+        }
+        let waited = epoll::wait(self.registry.epoll_fd(), &mut self.events, timeout);
+        if blocks {
+            self.registry.sleeper.store(false, Relaxed);
+        }
+        match waited {
             Ok(()) => {}
             // A signal cut the wait short (`SA_RESTART` does not restart `epoll_wait`): report it like an
             // unpark, so a worker woken this way still hands the reactor on.
@@ -125,6 +139,12 @@ impl Reactor {
 impl ReactorRegistry {
     fn epoll_fd(&self) -> BorrowedFd<'_> {
         self.registry.as_fd()
+    }
+
+    /// True if a thread is (about to be) blocked in the reactor: collecting its events with `poll_now`
+    /// then saves waking it. A hint (see the field).
+    pub(crate) fn has_sleeper(&self) -> bool {
+        self.sleeper.load(Relaxed)
     }
 
     /// Sets the readiness of each event's slot, then wakes the wakers that collected (outside the lock).
@@ -362,12 +382,22 @@ mod tests {
     fn unpark_interrupts_a_blocking_turn() {
         let mut reactor = Reactor::new().unwrap();
         let registry = reactor.registry().clone();
+        assert!(!registry.has_sleeper());
         let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
+            // The blocked turn is visible to other threads (the hint `poll_now` callers read).
+            let start = std::time::Instant::now();
+            while !registry.has_sleeper() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "the sleeper never showed"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
             registry.unpark();
         });
         let report = reactor.turn(None).unwrap();
         assert!(report.unparked);
+        assert!(!reactor.registry().has_sleeper());
         t.join().unwrap();
     }
 

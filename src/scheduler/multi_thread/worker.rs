@@ -487,7 +487,9 @@ impl WorkerContext {
     /// before searching (`ReactorRegistry::poll_now`; the woken tasks land in this worker's ring). The
     /// holder's queue is empty (it is asleep), so a search would first have looked at the others'.
     fn collect_waiting(&self, core: Box<Core>) -> Box<Core> {
-        if self.shared.reactor.try_lock().is_ok() {
+        // Not `reactor.try_lock()`: holding the lock even for a moment could make a parking worker fail its
+        // own try-lock and sleep on its condvar, leaving nobody in the reactor.
+        if !self.shared.registry.has_sleeper() {
             // Nobody waits in the reactor: this worker takes it if it parks.
             return core;
         }
@@ -500,6 +502,11 @@ impl WorkerContext {
             Ok(report) if report.io_events > 0 => self.record_turn(&report, start),
             Ok(_) => {}
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
+        }
+        // The timerfd's edge may have been among the events: the holder will not see it, so the timers are
+        // ours to fire.
+        if self.shared.time.is_due() {
+            return self.fire_timers(core);
         }
         core
     }
