@@ -162,11 +162,7 @@ mod loom_tests {
 #[cfg(all(test, not(ferrio_loom)))]
 mod tests {
     use super::*;
-    use mio::unix::SourceFd;
-    use mio::Interest;
-    use std::io::Write;
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
+    use crate::reactor::TestSource;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::task::{Context, Wake, Waker};
@@ -185,22 +181,17 @@ mod tests {
     fn park_collects_waiting_events_while_another_worker_holds_the_reactor() {
         let reactor = Mutex::new(Reactor::new().unwrap());
         let registry = reactor.lock().unwrap().registry().clone();
-        let (a, mut b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let fd = a.as_raw_fd();
-        let reg = registry
-            .register(&mut SourceFd(&fd), Interest::READABLE)
-            .unwrap();
+        let source = TestSource::new(&registry);
         let woken = Arc::new(Flag(AtomicBool::new(false)));
         let waker = Waker::from(woken.clone());
-        assert!(reg
-            .slot
+        assert!(source
+            .slot()
             .poll_ready(
                 &mut Context::from_waker(&waker),
                 crate::reactor::Direction::Read
             )
             .is_pending());
-        b.write_all(b"x").unwrap();
+        source.poke();
 
         let parker = Arc::new(Parker::new());
         let mut events = EventBuffer::with_capacity(8);
@@ -239,7 +230,6 @@ mod tests {
         );
         t.join().unwrap();
         drop(held);
-        registry.deregister(&mut SourceFd(&fd), reg).unwrap();
     }
 }
 
