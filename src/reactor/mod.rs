@@ -6,8 +6,9 @@
 //!   dispatches each event: token -> `IoSlot` -> readiness bits set, wakers woken.
 //! - `ReactorRegistry`, shared (`Arc`) by every thread: registers event sources (each gets an `IoSlot` and a
 //!   token), `unpark`s the parked thread by writing the `mio::Waker`'s eventfd, and lets a thread that does
-//!   not hold the `Reactor` collect the events already waiting (`poll_now`, a multi-thread worker about to
-//!   sleep). Both `turn` and `poll_now` wait through `epoll.rs` and dispatch with `ReactorRegistry::dispatch`.
+//!   not hold the `Reactor` collect the events already waiting (`poll_now`: a multi-thread worker that ran
+//!   out of work). Both `turn` and `poll_now` wait through `epoll.rs` and dispatch with
+//!   `ReactorRegistry::dispatch`.
 //!
 //! Wakers are collected under the registry lock and woken after it is released, so a waker that schedules a
 //! task (which may register or deregister a source) never runs under the lock.
@@ -171,7 +172,7 @@ impl ReactorRegistry {
     }
 
     /// Collects and dispatches the events already waiting, without blocking, from a thread that does not
-    /// hold the `Reactor` (a multi-thread worker about to sleep while another one waits in the reactor).
+    /// hold the `Reactor` (a multi-thread worker out of work while another one waits in the reactor).
     ///
     /// Each edge goes to exactly one waiting thread, so an event taken here is one the reactor's holder
     /// will not get: the task runs on this thread, which is awake. (The kernel still wakes the holder for

@@ -1,15 +1,16 @@
 //! `Parker`: how one worker sleeps and is woken.
 //!
 //! A worker with nothing to do blocks in the reactor if no other worker holds it (so I/O and timers are
-//! always watched by a sleeping thread), and otherwise on its own condvar. Before it sleeps on the condvar
-//! it collects, without blocking, the events already waiting in epoll (`ReactorRegistry::poll_now`): an
-//! event that arrived while this worker ran (the reply to what its task just wrote, on loopback) is then
-//! handled on this already-awake thread instead of waiting for the holder, whose wake-up from sleep can
-//! take tens of microseconds (a halted vCPU on a VM). The kernel still wakes the holder for the edge; it
-//! finds the event taken and sleeps again inside `epoll_wait`. `unpark` knows which of the two
+//! always watched by a sleeping thread), and otherwise on its own condvar. `unpark` knows which of the two
 //! it is by the parker's state and wakes it the right way: a condvar notify, or a write to the reactor's
 //! eventfd. A notification that arrives before the worker sleeps is kept (`NOTIFIED`) and consumed by the
 //! next `park`, so a wake-up is never lost.
+//!
+//! Before sleeping on the condvar, a worker collects, without blocking, the events already waiting in epoll
+//! (`ReactorRegistry::poll_now`): an event that arrived while it ran (the reply to what its task just
+//! wrote, on loopback) is then handled on this already-awake thread instead of waiting for the holder,
+//! whose wake-up from sleep can take tens of microseconds (a halted vCPU on a VM). The kernel still wakes
+//! the holder for the edge; it finds the event taken and sleeps again inside `epoll_wait`.
 
 use crate::loom::{AtomicUsize, Condvar, Mutex};
 use crate::reactor::{EventBuffer, Reactor, ReactorRegistry, TurnReport};
