@@ -521,6 +521,14 @@ impl WorkerContext {
             trace::waking_from(WakeKind::Io, || reactor.turn(Some(Duration::ZERO)))
         });
         drop(reactor);
+        // While this worker held the reactor's lock nobody could wait in it: a worker that parked meanwhile
+        // found it taken and sleeps on its condvar. Unless one has taken the reactor since, hand it to a
+        // sleeper, as after any reactor turn, so that this busy worker's look never leaves it unwatched.
+        if !self.shared.registry.has_sleeper() {
+            if let Some(i) = self.shared.idle.any_sleeper() {
+                self.shared.remotes[i].parker.unpark(&self.shared.registry);
+            }
+        }
         match result {
             Ok(report) => self.record_turn(&report, start),
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
