@@ -11,8 +11,9 @@
 //! whole mix (task storms with panics and cancels, timers, TCP churn) on one runtime for that long and
 //! checks that the resident set size at the end is at most 1.10 x the one after warm-up (and that no
 //! descriptor leaked). Without the variable the soak test returns at once.
-//! `request_response_streams_with_sleeps_on_two_workers` keeps four request/response streams and short sleeps
-//! going on the multi-thread flavour, where idle workers collect events beside the reactor's holder.
+//! `request_response_streams_with_sleeps_on_two_to_four_workers` keeps four request/response streams, short
+//! sleeps and a yielding task going on the multi-thread flavour, where idle workers collect events beside
+//! the reactor's holder.
 //! Single-connection behaviour: `net_tcp.rs`, `net_tcp_faults.rs`.
 
 mod stress_support;
@@ -292,69 +293,93 @@ fn tcp_churn_with_timers_and_cancels() {
 }
 
 /// Request/response streams on the multi-thread flavour, where a worker that runs out of work collects
-/// the events already waiting while the other one sleeps in the reactor: four connections of 64-byte
-/// round trips (every reply checked), each client sleeping now and then, beside a task of short sleeps.
-/// A wake-up lost between the two workers (an event, the unpark, a timer expiry) hangs this test, and the
-/// watchdog fails it.
+/// the events already waiting while another one sleeps in the reactor: four connections of 64-byte round
+/// trips (every reply checked), each client sleeping now and then, beside a task of short sleeps and a
+/// task that keeps yielding (so busy workers also take their `event_interval` looks), on 2, 3 and 4
+/// workers with `event_interval` 1 and 61. A wake-up lost between workers (an event, an unpark, a timer
+/// expiry) hangs the test, and the watchdog fails it.
 #[test]
-fn request_response_streams_with_sleeps_on_two_workers() {
-    within(limit(60), || {
-        let rt = Flavor::MultiThread.build();
-        rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = ferrio::spawn(async move {
-                let mut handlers = Vec::new();
-                for _ in 0..4 {
-                    let (mut s, _) = listener.accept().await.unwrap();
-                    handlers.push(ferrio::spawn(async move {
-                        let mut buf = [0u8; 64];
-                        while s.read_exact(&mut buf).await.is_ok() {
-                            s.write_all(&buf).await.unwrap();
-                        }
-                    }));
-                }
-                for h in handlers {
-                    h.await.unwrap();
-                }
-            });
-            let sleeper = ferrio::spawn(async {
-                for _ in 0..200 {
-                    let start = Instant::now();
-                    sleep(Duration::from_micros(500)).await;
-                    assert!(
-                        start.elapsed() >= Duration::from_micros(500),
-                        "a sleep ended early"
-                    );
-                }
-            });
-            let clients: Vec<Task<usize>> = (0..4u8)
-                .map(|c| {
-                    ferrio::spawn(async move {
-                        let mut s = TcpStream::connect(addr).await.unwrap();
-                        s.set_nodelay(true).unwrap();
-                        let mut reply = [0u8; 64];
-                        for i in 0..scaled(2000) {
-                            let msg = [c.wrapping_mul(31).wrapping_add(i as u8); 64];
-                            s.write_all(&msg).await.unwrap();
-                            s.read_exact(&mut reply).await.unwrap();
-                            assert_eq!(reply, msg, "client {c}, round trip {i}");
-                            if i % 50 == 0 {
-                                sleep(Duration::from_micros(300)).await;
-                            }
-                        }
-                        scaled(2000)
-                    })
-                })
-                .collect();
-            let mut total = 0;
-            for c in clients {
-                total += c.await.unwrap();
+fn request_response_streams_with_sleeps_on_two_to_four_workers() {
+    within(limit(120), || {
+        for workers in 2..=4 {
+            for event_interval in [1, 61] {
+                let rt = Runtime::builder()
+                    .worker_threads(workers)
+                    .event_interval(event_interval)
+                    .build()
+                    .unwrap();
+                request_response_streams(&rt, scaled(1000));
             }
-            assert_eq!(total, 4 * scaled(2000));
-            sleeper.await.unwrap();
-            server.await.unwrap();
+        }
+    });
+}
+
+fn request_response_streams(rt: &Runtime, round_trips: usize) {
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ferrio::spawn(async move {
+            let mut handlers = Vec::new();
+            for _ in 0..4 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                handlers.push(ferrio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while s.read_exact(&mut buf).await.is_ok() {
+                        s.write_all(&buf).await.unwrap();
+                    }
+                }));
+            }
+            for h in handlers {
+                h.await.unwrap();
+            }
         });
+        let sleeper = ferrio::spawn(async {
+            for _ in 0..100 {
+                let start = Instant::now();
+                sleep(Duration::from_micros(500)).await;
+                assert!(
+                    start.elapsed() >= Duration::from_micros(500),
+                    "a sleep ended early"
+                );
+            }
+        });
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinner = ferrio::spawn({
+            let stop = stop.clone();
+            async move {
+                while !stop.load(SeqCst) {
+                    yield_now().await;
+                }
+            }
+        });
+        let clients: Vec<Task<usize>> = (0..4u8)
+            .map(|c| {
+                ferrio::spawn(async move {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let mut reply = [0u8; 64];
+                    for i in 0..round_trips {
+                        let msg = [c.wrapping_mul(31).wrapping_add(i as u8); 64];
+                        s.write_all(&msg).await.unwrap();
+                        s.read_exact(&mut reply).await.unwrap();
+                        assert_eq!(reply, msg, "client {c}, round trip {i}");
+                        if i % 50 == 0 {
+                            sleep(Duration::from_micros(300)).await;
+                        }
+                    }
+                    round_trips
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for c in clients {
+            total += c.await.unwrap();
+        }
+        assert_eq!(total, 4 * round_trips);
+        sleeper.await.unwrap();
+        server.await.unwrap();
+        stop.store(true, SeqCst);
+        spinner.await.unwrap();
     });
 }
 

@@ -27,7 +27,8 @@ const NOTIFIED: usize = 3;
 pub(crate) enum Woken {
     /// Unparked on the condvar, or a notification was already waiting: no reactor involved.
     Notified,
-    /// This worker waited in the reactor: the turn's report.
+    /// This worker held the reactor: the report of its turn there (empty if a notification came before
+    /// it blocked). Whoever leaves the reactor hands it on if nobody else waits in it.
     InReactor(TurnReport),
     /// Another worker held the reactor; this one did not sleep, because it collected events that were
     /// already waiting (`io_events > 0`).
@@ -88,9 +89,9 @@ impl Parker {
             .compare_exchange(EMPTY, PARKED_REACTOR, SeqCst, SeqCst)
             .is_err()
         {
-            // Notified meanwhile.
+            // Notified meanwhile; we did hold the lock, so a worker parking now may have found it taken.
             self.state.swap(EMPTY, SeqCst);
-            return Woken::Notified;
+            return Woken::InReactor(TurnReport::default());
         }
         let report = reactor.turn(None);
         // Woken by `unpark` (NOTIFIED) or by events (still PARKED_REACTOR): either way, awake now.

@@ -404,12 +404,12 @@ impl WorkerContext {
             }
             if awake {
                 shared.stats.record_worker(self.index, Event::Unpark, 1);
-                // (A worker that only collected events never held the reactor: its holder still waits in it.)
-                if matches!(woken, Woken::InReactor(r) if r.io_events > 0 || r.unparked) {
-                    // We were in the reactor and are about to run what it woke: hand it to a sleeper.
-                    if let Some(i) = shared.idle.any_sleeper() {
-                        shared.remotes[i].parker.unpark(&shared.registry);
-                    }
+                match woken {
+                    // We held the reactor and are about to run what it woke: hand it on.
+                    Woken::InReactor(_) => self.hand_off_reactor(),
+                    // Its holder still waits in it; others may help with what we collected.
+                    Woken::Collected(_) => self.call_help_for_queued(&mut core),
+                    Woken::Notified => {}
                 }
                 return core;
             }
@@ -503,12 +503,36 @@ impl WorkerContext {
             Ok(_) => {}
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
         }
+        let mut core = core;
+        self.call_help_for_queued(&mut core);
         // The timerfd's edge may have been among the events: the holder will not see it, so the timers are
         // ours to fire.
         if self.shared.time.is_due() {
             return self.fire_timers(core);
         }
         core
+    }
+
+    /// This worker held the reactor and goes back to work. If nobody waits in it now, wake a sleeper to
+    /// take it (`any_sleeper` counts it as searching): a worker that parked while we held the lock found
+    /// it taken and sleeps on its condvar, and a long poll here must not leave the reactor unwatched.
+    fn hand_off_reactor(&self) {
+        if !self.shared.registry.has_sleeper() {
+            if let Some(i) = self.shared.idle.any_sleeper() {
+                self.shared.remotes[i].parker.unpark(&self.shared.registry);
+            }
+        }
+    }
+
+    /// Events collected beside the reactor queued more than this worker runs next: wake a sleeper to steal
+    /// now, as `run_task` would only after the next poll (which may be long).
+    fn call_help_for_queued(&self, core: &mut Core) {
+        if std::mem::take(&mut core.notify_after_poll)
+            && !core.is_searching
+            && !core.queue.is_empty()
+        {
+            self.shared.notify_parked_local();
+        }
     }
 
     /// Non-blocking reactor poll from a busy worker, with the core in place so wakes land in its ring.
@@ -521,14 +545,7 @@ impl WorkerContext {
             trace::waking_from(WakeKind::Io, || reactor.turn(Some(Duration::ZERO)))
         });
         drop(reactor);
-        // While this worker held the reactor's lock nobody could wait in it: a worker that parked meanwhile
-        // found it taken and sleeps on its condvar. Unless one has taken the reactor since, hand it to a
-        // sleeper, as after any reactor turn, so that this busy worker's look never leaves it unwatched.
-        if !self.shared.registry.has_sleeper() {
-            if let Some(i) = self.shared.idle.any_sleeper() {
-                self.shared.remotes[i].parker.unpark(&self.shared.registry);
-            }
-        }
+        self.hand_off_reactor();
         match result {
             Ok(report) => self.record_turn(&report, start),
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
