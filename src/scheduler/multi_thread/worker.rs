@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Events a parking worker collects at most in one look while another worker holds the reactor.
+/// Events a worker out of work collects at most in one look while another worker holds the reactor.
 const COLLECT_CAPACITY: usize = 128;
 
 thread_local! {
@@ -47,7 +47,8 @@ struct WorkerContext {
     shared: Arc<Shared>,
     index: usize,
     core: RefCell<Option<Box<Core>>>,
-    /// Room for the events this worker collects while another one holds the reactor (`Parker::park`).
+    /// Room for the events this worker collects while another one holds the reactor (`collect_waiting`,
+    /// `Parker::park`).
     events: RefCell<EventBuffer>,
     /// Debug mode or the trace is on (fixed when the runtime is built): polls are timed and wakes
     /// recorded (`scheduler/observe.rs`). A copy kept beside the core, which every poll and local wake
@@ -495,7 +496,7 @@ impl WorkerContext {
         }
         let start = self.shared.trace.as_ref().map(|t| t.now());
         let mut events = self.events.borrow_mut();
-        let (core, result) = self.with_core_in_context(core, || {
+        let (mut core, result) = self.with_core_in_context(core, || {
             trace::waking_from(WakeKind::Io, || self.shared.registry.poll_now(&mut events))
         });
         match result {
@@ -503,7 +504,6 @@ impl WorkerContext {
             Ok(_) => {}
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
         }
-        let mut core = core;
         self.call_help_for_queued(&mut core);
         // The timerfd's edge may have been among the events: the holder will not see it, so the timers are
         // ours to fire.
