@@ -59,6 +59,19 @@ impl Wake for CountWake {
     }
 }
 
+/// Parks a counting waker on `source`'s read side, which must not be ready yet; returns the count and
+/// the waker (to poll again with).
+fn wait_for_read(source: &TestSource) -> (Arc<CountWake>, Waker) {
+    let counter = Arc::new(CountWake(AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    let pending = source
+        .slot()
+        .poll_ready(&mut Context::from_waker(&waker), Direction::Read)
+        .is_pending();
+    assert!(pending, "nothing was written yet");
+    (counter, waker)
+}
+
 #[test]
 fn readiness_reaches_the_waiting_waker() {
     let mut reactor = Reactor::new().unwrap();
@@ -66,13 +79,8 @@ fn readiness_reaches_the_waiting_waker() {
 
     // A socket with nothing to read: the first turn may report its initial state, or nothing.
     reactor.turn(Some(Duration::ZERO)).unwrap();
-    let counter = std::sync::Arc::new(CountWake(AtomicUsize::new(0)));
-    let waker = Waker::from(counter.clone());
+    let (counter, waker) = wait_for_read(&source);
     let mut cx = Context::from_waker(&waker);
-    assert!(source
-        .slot()
-        .poll_ready(&mut cx, Direction::Read)
-        .is_pending());
 
     source.poke();
     let report = reactor.turn(Some(Duration::from_secs(5))).unwrap();
@@ -154,13 +162,8 @@ fn poll_now_collects_waiting_events_and_passes_an_unpark_on() {
     let mut reactor = Reactor::new().unwrap();
     let registry = reactor.registry().clone();
     let source = TestSource::new(&registry);
-    let counter = std::sync::Arc::new(CountWake(AtomicUsize::new(0)));
-    let waker = Waker::from(counter.clone());
+    let (counter, waker) = wait_for_read(&source);
     let mut cx = Context::from_waker(&waker);
-    assert!(source
-        .slot()
-        .poll_ready(&mut cx, Direction::Read)
-        .is_pending());
 
     // A thread that does not hold the reactor takes the readable edge and wakes the waiter itself.
     let mut buffer = EventBuffer::with_capacity(4);
