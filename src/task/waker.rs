@@ -79,7 +79,7 @@ pub(crate) fn enclosing_task(waker: &Waker, addr: *const u8, len: usize) -> Opti
 
 /// True if `waker` is the waker of the task at `header`.
 pub(crate) fn is_waker_of(waker: &Waker, header: NonNull<Header>) -> bool {
-    std::ptr::eq(waker.vtable(), &WAKER_VTABLE) && waker.data() == header.as_ptr() as *const ()
+    task_of(waker) == Some(header)
 }
 
 fn task(ptr: *const ()) -> RawTask {
