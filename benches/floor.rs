@@ -10,6 +10,11 @@
 //!   (registering a waker, as the awaiting task does) and once after, the latch counted down, plus one
 //!   256-byte allocation freed per task (two per round; every runtime allocates its tasks). A no-op waker
 //!   stands in for the tasks' wakers, so waking costs nothing here: that part belongs to the runtime.
+//! - `ping_pong_min_executor`: the whole ping_pong workload of `benches/scheduler.rs` on the least executor
+//!   that can run it (`min_executor` below): one allocation per task, a waker that points at the task, a
+//!   `queued` flag so a task is queued at most once, a thread-local FIFO queue. No join handle, no
+//!   cancellation, no owned-task list, no panic catching, no reactor, no wakes from other threads: what is
+//!   left is the least a single-thread scheduler pays per spawn, wake and poll on this machine.
 
 mod support;
 
@@ -118,9 +123,160 @@ fn ping_pong_work(c: &mut Criterion) {
     group.finish();
 }
 
+/// ping_pong_min_executor: 1,000 ping_pong rounds (the scheduler bench's code, with `min_executor::spawn`).
+fn ping_pong_min_executor(c: &mut Criterion) {
+    use futures_channel::oneshot;
+    let mut group = c.benchmark_group("floor");
+    group.throughput(Throughput::Elements(ROUNDS as u64));
+    group.bench_function("ping_pong_min_executor", |b| {
+        b.iter(|| {
+            let latch = Arc::new(AtomicUsize::new(ROUNDS));
+            let root_latch = latch.clone();
+            min_executor::spawn(async move {
+                for _ in 0..ROUNDS {
+                    let latch = root_latch.clone();
+                    min_executor::spawn(async move {
+                        let (ping_tx, ping_rx) = oneshot::channel::<()>();
+                        let (pong_tx, pong_rx) = oneshot::channel::<()>();
+                        min_executor::spawn(async move {
+                            ping_rx.await.expect("ping sender dropped");
+                            pong_tx.send(()).expect("pong receiver dropped");
+                        });
+                        ping_tx.send(()).expect("ping receiver dropped");
+                        pong_rx.await.expect("pong sender dropped");
+                        latch.fetch_sub(1, Ordering::AcqRel);
+                    });
+                }
+            });
+            min_executor::run_until_idle();
+            assert_eq!(latch.load(Ordering::Relaxed), 0);
+        })
+    });
+    group.finish();
+}
+
+/// The least single-thread executor that runs ping_pong correctly (see the module docs): tasks are
+/// `Arc<MinTask<F>>` (one allocation), the waker is the task's `Arc` with a per-type vtable (creating the
+/// poll's waker costs nothing, cloning it one increment), and the run queue is thread-local: every spawn
+/// and wake must happen on the thread that calls `run_until_idle` (this floor checks that it does).
+mod min_executor {
+    use std::cell::{RefCell, UnsafeCell};
+    use std::collections::VecDeque;
+    use std::future::Future;
+    use std::mem::ManuallyDrop;
+    use std::pin::Pin;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::Ordering::AcqRel;
+    use std::sync::Arc;
+    use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+    use std::thread::ThreadId;
+
+    trait Runnable {
+        fn run(self: Arc<Self>);
+    }
+
+    thread_local! {
+        static QUEUE: RefCell<VecDeque<Arc<dyn Runnable>>> = const { RefCell::new(VecDeque::new()) };
+        static HOME: ThreadId = std::thread::current().id();
+    }
+
+    /// # Invariant
+    /// `future` is only touched by `run`, which pops the task from this thread's queue; `queued` keeps the
+    /// task in the queue at most once, so two `run`s of one task never overlap.
+    struct MinTask<F> {
+        queued: AtomicBool,
+        future: UnsafeCell<Option<F>>,
+        home: ThreadId,
+    }
+
+    // SAFETY: the future is only accessed by `run` on the home thread (the invariant above; `wake` checks
+    // the thread before queueing), so sharing the `Arc` between threads never shares the future.
+    unsafe impl<F: Send> Sync for MinTask<F> {}
+
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
+        let task = Arc::new(MinTask {
+            queued: AtomicBool::new(true),
+            future: UnsafeCell::new(Some(future)),
+            home: HOME.with(|h| *h),
+        });
+        QUEUE.with(|q| q.borrow_mut().push_back(task));
+    }
+
+    /// Runs queued tasks until none is left.
+    pub fn run_until_idle() {
+        while let Some(task) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
+            task.run();
+        }
+    }
+
+    impl<F: Future<Output = ()> + Send + 'static> MinTask<F> {
+        const VTABLE: RawWakerVTable =
+            RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+
+        fn schedule(self: &Arc<Self>) {
+            assert_eq!(
+                self.home,
+                std::thread::current().id(),
+                "min_executor: woken from another thread"
+            );
+            if !self.queued.swap(true, AcqRel) {
+                QUEUE.with(|q| q.borrow_mut().push_back(self.clone()));
+            }
+        }
+
+        unsafe fn clone(data: *const ()) -> RawWaker {
+            // SAFETY: `data` came from `Arc::into_raw` (or `Arc::as_ptr` of a live task) of this type.
+            unsafe { Arc::increment_strong_count(data as *const Self) };
+            RawWaker::new(data, &Self::VTABLE)
+        }
+
+        unsafe fn wake(data: *const ()) {
+            // SAFETY: a waker owns one strong count, which this consumes.
+            let task = unsafe { Arc::from_raw(data as *const Self) };
+            task.schedule();
+        }
+
+        unsafe fn wake_by_ref(data: *const ()) {
+            // SAFETY: the waker's strong count keeps the task alive; `ManuallyDrop` leaves it untouched.
+            let task = ManuallyDrop::new(unsafe { Arc::from_raw(data as *const Self) });
+            task.schedule();
+        }
+
+        unsafe fn drop(data: *const ()) {
+            // SAFETY: a waker owns one strong count, which this releases.
+            drop(unsafe { Arc::from_raw(data as *const Self) });
+        }
+    }
+
+    impl<F: Future<Output = ()> + Send + 'static> Runnable for MinTask<F> {
+        fn run(self: Arc<Self>) {
+            self.queued
+                .store(false, std::sync::atomic::Ordering::Release);
+            // A borrowed waker: `self` keeps the task alive for the poll, so it owns no count of its own.
+            // SAFETY: the vtable matches `Self`, and the waker is never dropped (`ManuallyDrop`).
+            let waker = ManuallyDrop::new(unsafe {
+                Waker::from_raw(RawWaker::new(
+                    Arc::as_ptr(&self) as *const (),
+                    &Self::VTABLE,
+                ))
+            });
+            let mut cx = Context::from_waker(&waker);
+            // SAFETY: the invariant on `MinTask`: only this `run` touches the future now.
+            let slot = unsafe { &mut *self.future.get() };
+            if let Some(future) = slot.as_mut() {
+                // SAFETY: the future lives inside the `Arc` allocation and is never moved out of it.
+                let future = unsafe { Pin::new_unchecked(future) };
+                if future.poll(&mut cx).is_ready() {
+                    *slot = None;
+                }
+            }
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = support::config();
-    targets = handoff_cross_core, ping_pong_work
+    targets = handoff_cross_core, ping_pong_work, ping_pong_min_executor
 }
 criterion_main!(benches);

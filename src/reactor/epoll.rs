@@ -57,7 +57,7 @@ impl EventBuffer {
             .any(|e| e.u64 as usize == token.0)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(ferrio_loom)))]
     fn count(&self) -> usize {
         self.len
     }

@@ -246,6 +246,17 @@ impl<F: Future, S: Schedule> Harness<F, S> {
 
     fn drop_join_handle(self) {
         let header = &self.cell().header;
+        // While the handle holds JOIN_INTEREST the runtime never writes the slot, so reading it is safe
+        // whoever owns it (raw.rs invariant 3). Empty and still ours: one atomic step does it all.
+        // SAFETY: as just said: a read, with no writer possible.
+        let slot_empty = header.join_waker.with(|slot| unsafe { (*slot).is_none() });
+        if slot_empty {
+            match header.state.drop_join_handle_fast() {
+                Some(true) => return self.dealloc(),
+                Some(false) => return,
+                None => {}
+            }
+        }
         let before = header.state.drop_join_interest();
         if before.is_complete() {
             // SAFETY: COMPLETE with JOIN_INTEREST (ours until this call): the output is ours to drop.

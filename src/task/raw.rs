@@ -15,6 +15,7 @@
 //!    `JOIN_INTEREST` was clear at completion. These never overlap (the state word orders them).
 //! 3. **Join-waker slot.** Written only by the side that owns it according to `JOIN_WAKER` (see `state.rs`);
 //!    the runtime side only reads it (`wake_by_ref`) and, after completion, drops it if the handle is gone.
+//!    So the handle may read it at any time while it holds `JOIN_INTEREST`, whoever owns it.
 //! 4. **Owned links.** `Header::owned` is read and written only under the lock of the owned-list shard that
 //!    the task's id selects.
 //! 5. **Thread affinity.** A task spawned with `spawn_local` (future not `Send`) is polled and its future

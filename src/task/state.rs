@@ -263,6 +263,22 @@ impl State {
         })
     }
 
+    /// The common case of dropping the `Task<T>` handle (a detached spawn): the task has not completed and
+    /// the handle still owns the join-waker slot (`JOIN_WAKER` clear), which the caller has seen empty.
+    /// Clears `JOIN_INTEREST` and releases the handle's reference in one step. `None`, with nothing
+    /// changed, if the task completed or the runtime owns the slot: the caller takes the general path
+    /// (`drop_join_interest`, then `ref_dec`). `Some(true)`: that was the last reference; deallocate.
+    pub(crate) fn drop_join_handle_fast(&self) -> Option<bool> {
+        self.update(|s| {
+            debug_assert!(s.has(JOIN_INTEREST));
+            if s.has(COMPLETE) || s.has(JOIN_WAKER) {
+                return (None, None);
+            }
+            let next = Snapshot((s.0 & !JOIN_INTEREST) - REF_ONE);
+            (Some(next), Some(next.ref_count() == 0))
+        })
+    }
+
     /// The `Task<T>` handle is dropped. Before completion the handle also takes back the join-waker slot, so
     /// the runtime will not touch it. Returns the snapshot before the change.
     pub(crate) fn drop_join_interest(&self) -> Snapshot {
@@ -462,6 +478,35 @@ mod tests {
         let before = s.unset_waker_after_complete();
         assert!(before.has_join_interest());
         assert!(!s.load().has_join_waker());
+    }
+
+    #[test]
+    fn fast_handle_drop_only_before_completion_with_the_slot_unshared() {
+        // Detached at spawn: one step clears the interest and the handle's reference.
+        let s = State::new();
+        assert_eq!(s.drop_join_handle_fast(), Some(false));
+        assert!(!s.load().has_join_interest());
+        assert_eq!(s.load().ref_count(), 2);
+        assert!(s.load().is_notified());
+
+        // The runtime owns the slot: nothing changes.
+        let s = State::new();
+        assert!(s.set_join_waker().is_ok());
+        let before = s.load();
+        assert_eq!(s.drop_join_handle_fast(), None);
+        assert!(s.load() == before);
+
+        // Completed: nothing changes; the handle must drop the output on the general path.
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), TransitionToRunning::Success);
+        let _ = s.transition_to_complete(|_| {});
+        assert_eq!(s.drop_join_handle_fast(), None);
+        assert!(s.load().has_join_interest());
+
+        // The last reference: the caller deallocates.
+        let s = State::new();
+        assert!(!s.ref_dec_by(2)); // the list's and the `Notified`'s
+        assert_eq!(s.drop_join_handle_fast(), Some(true));
     }
 
     #[test]
