@@ -19,7 +19,7 @@ mod waker;
 
 pub use error::{TaskError, TaskId};
 pub use join::{shield, Join, JoinRef, Shield, Task};
-pub(crate) use owned::OwnedTasks;
+pub(crate) use owned::{LocalOwnedTasks, OwnedTasks};
 pub(crate) use raw::{Header, RawTask};
 pub(crate) use waker::{enclosing_task, is_waker_of};
 
@@ -135,10 +135,25 @@ where
     F::Output: 'static,
     S: Schedule,
 {
+    bind_with(future, scheduler, |raw| owned.bind(raw))
+}
+
+/// `bind` with the linking step given: `link` takes the list's reference, or hands the task back when the
+/// list is closed.
+pub(crate) fn bind_with<F, S>(
+    future: F,
+    scheduler: S,
+    link: impl FnOnce(RawTask) -> Result<(), RawTask>,
+) -> (Task<F::Output>, Option<Notified>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
     let raw = RawTask::new(future, scheduler, TaskId::next());
     let handle = Task::from_raw(raw);
     let notified = Notified(raw);
-    match owned.bind(raw) {
+    match link(raw) {
         Ok(()) => (handle, Some(notified)),
         Err(raw) => {
             // The reference meant for the list drives the shutdown.

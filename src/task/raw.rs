@@ -8,16 +8,21 @@
 //! # Invariants (cited by `SAFETY:` comments across `task/` and the schedulers)
 //!
 //! 1. **Liveness.** A `RawTask` is only dereferenced while the caller owns one of the references counted in
-//!    the state word (`state.rs` lists who holds them), or while holding the owned-list shard lock that
-//!    guards the task's list links with the task still linked (the list owns a reference then).
+//!    the state word (`state.rs` lists who holds them), or while holding the owned list the task is on
+//!    (invariant 4) with the task still linked (the list owns a reference then).
 //! 2. **Stage access.** The stage is read or written only by the holder of `RUNNING`, or, once `COMPLETE` is
 //!    set, by the `Task<T>` handle while `JOIN_INTEREST` is set, or by the completing poller when
 //!    `JOIN_INTEREST` was clear at completion. These never overlap (the state word orders them).
 //! 3. **Join-waker slot.** Written only by the side that owns it according to `JOIN_WAKER` (see `state.rs`);
 //!    the runtime side only reads it (`wake_by_ref`) and, after completion, drops it if the handle is gone.
 //!    So the handle may read it at any time while it holds `JOIN_INTEREST`, whoever owns it.
-//! 4. **Owned links.** `Header::owned` is read and written only under the lock of the owned-list shard that
-//!    the task's id selects.
+//! 4. **Owned links.** `Header::owned` is read and written only by the holder of the list the task is on:
+//!    under the lock of the shared `OwnedTasks` shard that the task's id selects, or, on a current-thread
+//!    runtime's `LocalOwnedTasks`, by the thread holding that scheduler's core. A task stays on the list it
+//!    was bound to. Its `on` field, which says which list, changes only at bind (before the task is shared)
+//!    and at unlink; a current-thread runtime unlinks only on the thread holding its core (tasks complete
+//!    there, and its shutdown runs there), so that thread may read `on` (that field alone) of any task of
+//!    its runtime it holds a reference to, without a lock.
 //! 5. **Thread affinity.** A task spawned with `spawn_local` (future not `Send`) is polled and its future
 //!    dropped only on its runtime's thread: only the current-thread scheduler runs its `Notified`, and that
 //!    scheduler polls only on its owner thread; at completion the future is dropped by the poller. Wakers and
@@ -51,11 +56,23 @@ pub(crate) struct Header {
     pub(crate) join_waker: UnsafeCell<Option<Waker>>,
 }
 
-/// Intrusive doubly-linked list links, guarded by the owned-list shard lock.
+/// Intrusive doubly-linked list links of an owned-task list (invariant 4 says who may touch them).
+#[derive(Clone, Copy)]
 pub(crate) struct OwnedLinks {
     pub(crate) prev: Option<NonNull<Header>>,
     pub(crate) next: Option<NonNull<Header>>,
-    pub(crate) linked: bool,
+    pub(crate) on: OnList,
+}
+
+/// Which owned-task list a task is on (`owned.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnList {
+    /// Not linked: not yet bound, or unlinked at completion or shutdown.
+    None,
+    /// A shard of the runtime's shared `OwnedTasks`.
+    Shared,
+    /// The current-thread scheduler's `LocalOwnedTasks`, in its core.
+    Local,
 }
 
 /// Operations that need the concrete future and scheduler types.
@@ -119,7 +136,7 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 owned: UnsafeCell::new(OwnedLinks {
                     prev: None,
                     next: None,
-                    linked: false,
+                    on: OnList::None,
                 }),
                 join_waker: UnsafeCell::new(None),
             },

@@ -10,6 +10,11 @@
 //! `spawn_local` futures (not `Send`) live only here: their `Notified`s are only run by `block_on` on the
 //! owner thread, and shutdown drops them on that thread (raw.rs invariant 5). Wakes from other threads go
 //! through `remote` and a write to the reactor's eventfd when the thread is parked.
+//!
+//! A task spawned on the loop thread is linked on the core's own owned-task list and queued on the core's
+//! run queue, with no lock and no atomic operation besides the task's own; a task spawned elsewhere goes on
+//! the shared `owned` list (locked) and through `remote`. At completion `release_task` unlinks it from
+//! whichever list it is on.
 
 use crate::loom::{AtomicBool, AtomicUsize, Mutex};
 use crate::reactor::{Reactor, ReactorRegistry};
@@ -18,19 +23,22 @@ use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{Tracer, WakeKind};
 use crate::scheduler::{observe, SchedulerHandle};
-use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
+use crate::task::{self, LocalOwnedTasks, Notified, OwnedTasks, RawTask, Schedule, Task};
 use crate::time::{set_timer_slack, TimeDriver};
 use crossbeam_queue::SegQueue;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ptr;
-use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
+mod hooks;
 mod tick;
+
+pub(crate) use hooks::LocalScheduler;
 
 thread_local! {
     /// The scheduler context of a `block_on` running on this thread (null otherwise). Points at a
@@ -45,7 +53,11 @@ const NOTIFIED: usize = 2;
 
 pub(crate) struct Shared {
     remote: SegQueue<Entry>,
+    /// Tasks spawned from other threads (those spawned on the loop thread are on `Core::owned`).
     pub(crate) owned: OwnedTasks,
+    /// The length of `Core::owned`, published by the loop for `live_tasks` (the list itself is only
+    /// reachable from the loop thread).
+    local_owned_len: AtomicUsize,
     pub(crate) registry: Arc<ReactorRegistry>,
     park_state: AtomicUsize,
     /// The run queue and reactor while no `block_on` runs.
@@ -78,6 +90,8 @@ pub(crate) struct Shared {
 
 struct Core {
     queue: VecDeque<Entry>,
+    /// The tasks spawned on the loop thread: linked and unlinked with no lock (`task/owned.rs`).
+    owned: LocalOwnedTasks,
     reactor: Option<Reactor>,
     polls_since_reactor: u32,
 }
@@ -113,9 +127,6 @@ impl Drop for LoopGuard {
     }
 }
 
-/// The scheduler hook of `spawn_local` tasks: like `Arc<Shared>`, and counts them out when they complete.
-pub(crate) struct LocalScheduler(Arc<Shared>);
-
 impl Shared {
     pub(crate) fn new(
         reactor: Reactor,
@@ -129,11 +140,13 @@ impl Shared {
         let time = TimeDriver::new(reactor.registry(), 0, runtime_id)?;
         Ok(Arc::new(Shared {
             remote: SegQueue::new(),
-            owned: OwnedTasks::new(1),
+            owned: OwnedTasks::single_shard(),
+            local_owned_len: AtomicUsize::new(0),
             registry: reactor.registry().clone(),
             park_state: AtomicUsize::new(RUNNING),
             core: Mutex::new(Some(Box::new(Core {
                 queue: VecDeque::new(),
+                owned: LocalOwnedTasks::new(),
                 reactor: Some(reactor),
                 polls_since_reactor: 0,
             }))),
@@ -162,12 +175,7 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified) = task::bind(future, self.clone(), &self.owned);
-        if let Some(notified) = notified {
-            self.debug.on_spawn(task.id(), at);
-            self.schedule_spawned(notified);
-        }
-        task
+        self.bind_and_queue(future, self.clone(), at)
     }
 
     /// A snapshot of the counters, with the queue depths last published by the loop.
@@ -192,12 +200,68 @@ impl Shared {
             "ferrio: spawn_local called on a thread other than the one that built the current-thread runtime"
         );
         self.local_live.fetch_add(1, SeqCst);
-        let (task, notified) = task::bind(future, LocalScheduler(self.clone()), &self.owned);
+        self.bind_and_queue(future, LocalScheduler(self.clone()), at)
+    }
+
+    /// Allocates a task and queues it. On the loop thread it goes on the core's own list and run queue, with
+    /// no lock; elsewhere on the shared list and the remote queue.
+    fn bind_and_queue<F, S>(
+        self: &Arc<Self>,
+        future: F,
+        hook: S,
+        at: &'static std::panic::Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+        S: Schedule,
+    {
+        let mut parts = Some((future, hook));
+        let local = self.with_loop_core(|ctx, core| {
+            if core.owned.is_closed() {
+                return None; // shutting down: the shared list, closed too, cancels it
+            }
+            let (future, hook) = parts.take().expect("bound once");
+            let (task, notified) = task::bind_with(future, hook, |raw| {
+                core.owned.bind(raw);
+                Ok(())
+            });
+            let notified = notified.expect("an open local list takes every task");
+            self.debug.on_spawn(task.id(), at);
+            let entry = Entry::Task(notified);
+            if ctx.observed {
+                trace_wake(self, &entry, WakeKind::Local);
+            }
+            core.queue.push_back(entry);
+            self.local_owned_len.store(core.owned.len(), Relaxed);
+            self.stats.record_worker(0, Event::Spawned, 1);
+            Some(task)
+        });
+        if let Some(Some(task)) = local {
+            return task;
+        }
+        let (future, hook) = parts.take().expect("bound once");
+        let (task, notified) = task::bind(future, hook, &self.owned);
         if let Some(notified) = notified {
             self.debug.on_spawn(task.id(), at);
             self.schedule_spawned(notified);
         }
         task
+    }
+
+    /// Unlinks a completed task: from the core's list on the loop thread (no lock), else from the shared one.
+    fn release_task(self: &Arc<Self>, task: RawTask) -> bool {
+        let local = self.with_loop_core(|_, core| {
+            let released = core.owned.remove(task);
+            if released == Some(true) {
+                self.local_owned_len.store(core.owned.len(), Relaxed);
+            }
+            released
+        });
+        match local {
+            Some(Some(released)) => released,
+            _ => self.owned.remove(task),
+        }
     }
 
     /// Queues a new task and counts the spawn: on the loop's own block when queued from inside this
@@ -227,33 +291,39 @@ impl Shared {
         }
     }
 
-    /// Appends to the run queue if this thread is inside this runtime's `block_on`; hands the entry back
-    /// otherwise.
-    fn try_push_local(self: &Arc<Self>, entry: Entry) -> Option<Entry> {
+    /// Runs `f` on the core if this thread is inside this runtime's `block_on` (or its shutdown) and the
+    /// core is not borrowed by the loop itself; `None` otherwise.
+    fn with_loop_core<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&LoopContext, &mut Core) -> R,
+    ) -> Option<R> {
         LOOP.with(|l| {
             let ptr = l.get();
             if ptr.is_null() {
-                return Some(entry);
+                return None;
             }
             // SAFETY: a non-null `LOOP` points at the live context of the `block_on` on this thread.
             let ctx = unsafe { &*ptr };
             if !Arc::ptr_eq(&ctx.shared, self) {
-                return Some(entry);
+                return None;
             }
-            match ctx.core.try_borrow_mut() {
-                Ok(mut core) => match core.as_mut() {
-                    Some(core) => {
-                        if ctx.observed {
-                            trace_wake(self, &entry, WakeKind::Local);
-                        }
-                        core.queue.push_back(entry);
-                        None
-                    }
-                    None => Some(entry),
-                },
-                Err(_) => Some(entry),
-            }
+            let mut core = ctx.core.try_borrow_mut().ok()?;
+            Some(f(ctx, core.as_mut()?))
         })
+    }
+
+    /// Appends to the run queue if this thread is inside this runtime's `block_on`; hands the entry back
+    /// otherwise.
+    fn try_push_local(self: &Arc<Self>, entry: Entry) -> Option<Entry> {
+        let mut entry = Some(entry);
+        self.with_loop_core(|ctx, core| {
+            let entry = entry.take().expect("pushed once");
+            if ctx.observed {
+                trace_wake(self, &entry, WakeKind::Local);
+            }
+            core.queue.push_back(entry);
+        });
+        entry
     }
 
     fn push_remote(&self, entry: Entry) {
@@ -353,7 +423,14 @@ impl Shared {
         };
         {
             let _loop = LoopGuard::set(&ctx);
+            // Spawns from the destructors below go to the shared list, closed by the next line.
+            ctx.with_core(|core| core.owned.close());
             self.owned.close_and_shutdown_all();
+            // One at a time, outside the borrow: a destructor may spawn, wake or complete other tasks.
+            while let Some(task) = ctx.with_core(|core| core.owned.pop()) {
+                task.shutdown();
+            }
+            self.local_owned_len.store(0, Relaxed);
             self.time.shutdown();
             self.registry.shutdown();
         }
@@ -363,7 +440,7 @@ impl Shared {
     }
 
     pub(crate) fn live_tasks(&self) -> usize {
-        self.owned.len()
+        self.owned.len() + self.local_owned_len.load(Relaxed)
     }
 }
 
@@ -373,63 +450,3 @@ fn trace_wake(shared: &Shared, entry: &Entry, default: WakeKind) {
         observe::traced_wake(tracer, task.task().id(), default);
     }
 }
-
-impl Schedule for Arc<Shared> {
-    const COOPERATIVE_BUDGET: bool = false;
-
-    fn schedule(&self, task: Notified) {
-        self.schedule_from_hook(Entry::Task(task));
-    }
-    fn yield_task(&self, task: Notified) {
-        self.schedule_from_hook(Entry::Task(task));
-    }
-    fn release(&self, task: RawTask) -> bool {
-        self.owned.remove(task)
-    }
-    #[inline]
-    fn task_finished(&self, id: TaskId, outcome: Outcome) {
-        self.stats.record(Event::from(outcome), 1);
-        self.debug.on_finish(id, outcome == Outcome::Panicked);
-    }
-    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
-        self.debug.unretrieved_panic(id, message);
-    }
-    fn time_driver(&self) -> Option<&TimeDriver> {
-        Some(&self.time)
-    }
-}
-
-impl Schedule for LocalScheduler {
-    const COOPERATIVE_BUDGET: bool = false;
-
-    fn schedule(&self, task: Notified) {
-        self.0.schedule_from_hook(Entry::Task(task));
-    }
-    fn yield_task(&self, task: Notified) {
-        self.0.schedule_from_hook(Entry::Task(task));
-    }
-    fn release(&self, task: RawTask) -> bool {
-        self.0.local_live.fetch_sub(1, SeqCst);
-        self.0.owned.remove(task)
-    }
-    #[inline]
-    fn task_finished(&self, id: TaskId, outcome: Outcome) {
-        self.0.task_finished(id, outcome);
-    }
-    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
-        self.0.unretrieved_panic(id, message);
-    }
-    fn time_driver(&self) -> Option<&TimeDriver> {
-        Some(&self.0.time)
-    }
-}
-
-// `MainWaker`'s flag must live across threads; `Shared` is shared by every task's hook.
-const _: () = {
-    fn assert_send_sync<T: Send + Sync>() {}
-    fn check() {
-        assert_send_sync::<Shared>();
-        assert_send_sync::<LocalScheduler>();
-    }
-    let _ = check;
-};

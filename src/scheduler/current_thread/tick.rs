@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 impl LoopContext {
-    fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+    pub(super) fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         f(self
             .core
             .borrow_mut()
