@@ -149,6 +149,11 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         // Unlink first, while RUNNING still keeps shutdown away, so that once an awaiter sees the output the
         // task no longer counts as alive.
         let released = usize::from(self.cell().scheduler.release(self.raw()));
+        // A detached task whose last references are ours (the usual end of a spawned-and-forgotten task):
+        // complete and free in one step, then finish alone with the cell.
+        if let Some(before) = header.state.transition_to_complete_and_free(1 + released) {
+            return self.finish_freed(before.is_cancelled());
+        }
         let mut outcome = Outcome::Completed;
         let snapshot = header.state.transition_to_complete(|before| {
             // SAFETY: RUNNING is still ours until the swap succeeds.
@@ -197,6 +202,24 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         if header.state.ref_dec_by(1 + released) {
             self.dealloc();
         }
+    }
+
+    /// The end of `complete` after `transition_to_complete_and_free`: no reference is left, so nobody else can
+    /// reach the cell. Counts the outcome, drops the unread output and frees the cell.
+    fn finish_freed(self, cancelled: bool) {
+        let header = &self.cell().header;
+        // SAFETY: the task is complete with no handle and no reference left: the stage is ours alone.
+        let stage = mem::replace(unsafe { self.stage_mut() }, Stage::Consumed);
+        let outcome = match &stage {
+            Stage::Finished(Err(e)) if e.is_panic() => Outcome::Panicked,
+            Stage::Finished(Err(_)) => Outcome::Cancelled,
+            _ if cancelled => Outcome::Cancelled, // finished after a cancel was accepted
+            _ => Outcome::Completed,
+        };
+        self.cell().scheduler.task_finished(header.id, outcome);
+        self.report_if_unretrieved_panic(&stage);
+        quietly(move || drop(stage));
+        self.dealloc();
     }
 
     /// An output being dropped unread: if it is a panic, tell the scheduler (debug mode reports it).

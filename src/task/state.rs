@@ -183,6 +183,22 @@ impl State {
         })
     }
 
+    /// Completion of a task whose output nobody will read (`JOIN_INTEREST` clear) when the caller's `n`
+    /// references are the last ones: sets `COMPLETE` and releases them in one step, leaving the caller the
+    /// only one who can reach the cell (it then drops the output and deallocates). Returns the snapshot it
+    /// committed from; `None`, with nothing changed, when the handle is alive or other references remain
+    /// (the caller takes `transition_to_complete`, then `ref_dec_by`).
+    pub(crate) fn transition_to_complete_and_free(&self, n: usize) -> Option<Snapshot> {
+        self.update(|s| {
+            debug_assert!(s.has(RUNNING) && !s.has(COMPLETE));
+            if s.has(JOIN_INTEREST) || s.ref_count() != n {
+                return (None, None);
+            }
+            let next = Snapshot(((s.0 & !(RUNNING | NOTIFIED)) | COMPLETE) - n * REF_ONE);
+            (Some(next), Some(s))
+        })
+    }
+
     /// After waking the join waker on completion, the runtime gives the slot back. Returns the snapshot
     /// before the change: if `JOIN_INTEREST` was already clear, the caller must drop the waker itself.
     pub(crate) fn unset_waker_after_complete(&self) -> Snapshot {
@@ -507,6 +523,26 @@ mod tests {
         let s = State::new();
         assert!(!s.ref_dec_by(2)); // the list's and the `Notified`'s
         assert_eq!(s.drop_join_handle_fast(), Some(true));
+    }
+
+    #[test]
+    fn complete_and_free_only_when_detached_and_last() {
+        // The handle is alive: refused.
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), TransitionToRunning::Success);
+        assert!(s.transition_to_complete_and_free(2).is_none());
+        assert!(s.load().is_running());
+        // Detached, but a waker still holds a reference: refused.
+        assert_eq!(s.drop_join_handle_fast(), Some(false));
+        s.ref_inc();
+        assert!(s.transition_to_complete_and_free(2).is_none());
+        // That waker gone: the poller's and the list's references are the last ones.
+        assert!(!s.ref_dec());
+        let before = s
+            .transition_to_complete_and_free(2)
+            .expect("detached and last");
+        assert!(before.is_running() && !before.is_cancelled());
+        assert!(s.load().is_complete() && s.load().ref_count() == 0);
     }
 
     #[test]
