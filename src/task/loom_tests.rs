@@ -140,3 +140,29 @@ fn join_waker_races_with_completion() {
         assert_eq!(drops.load(SeqCst), 1);
     });
 }
+
+/// The handle is dropped, a spare clone of the waker is dropped and the task completes, on three threads.
+/// Depending on the order, the one-step paths (`drop_join_handle_fast`, `transition_to_complete_and_free`)
+/// are taken or refused; in every order the future is dropped once and the cell freed once (the scheduler
+/// hook inside it is a loom `Arc`, which loom reports if it leaks).
+#[test]
+fn handle_drop_waker_drop_and_completion_race() {
+    loom::model(|| {
+        let sched = QueueScheduler::new();
+        let (task, waker_slot, drops) = spawn_two_step(&sched);
+        sched.run_all(); // first poll: pending, waker published
+        let waker = waker_slot.lock().unwrap().take().unwrap();
+        let spare = waker.clone();
+        let s2 = sched.clone();
+        let completer = thread::spawn(move || {
+            waker.wake();
+            s2.run_all();
+        });
+        let dropper = thread::spawn(move || drop(spare));
+        drop(task);
+        completer.join().unwrap();
+        dropper.join().unwrap();
+        sched.run_all();
+        assert_eq!(drops.load(SeqCst), 1);
+    });
+}

@@ -54,7 +54,9 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     }
 
     /// The task completed on this thread with `outcome` (for stats and debug mode). Called by the completing
-    /// thread, while it still holds a reference to the task.
+    /// thread while it still holds a reference to the task, or, after `transition_to_complete_and_free`,
+    /// while it alone owns the cell (the hook is alive until the cell is freed). The same holds for
+    /// `unretrieved_panic`.
     fn task_finished(&self, id: TaskId, outcome: Outcome) {
         let _ = (id, outcome);
     }

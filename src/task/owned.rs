@@ -180,8 +180,8 @@ impl LocalOwnedTasks {
     /// Unlinks a completed task: `Some(true)` if this call unlinked it, `Some(false)` if it was on no list
     /// (shutdown took it), `None` if it is still on the shared list (the caller removes it there).
     pub(crate) fn remove(&mut self, task: RawTask) -> Option<bool> {
-        // Reading `on` needs no lock (raw.rs invariant 4). Only that field is read: a spawn on another
-        // thread may be writing `prev` of a task on the shared list.
+        // Reading `on_list` needs no lock (raw.rs invariant 4); a spawn on another thread may meanwhile be
+        // writing the links of a task on the shared list, which live in another cell.
         match list_of(task.header_ptr()) {
             OnList::Local => {
                 // We hold the core; the task is on this list.
@@ -220,8 +220,8 @@ impl TaskList {
         links_mut(ptr, |links| {
             links.prev = None;
             links.next = old_head;
-            links.on = on;
         });
+        set_list_of(ptr, on);
         if let Some(head) = old_head {
             links_mut(head, |links| links.prev = Some(ptr));
         }
@@ -240,10 +240,10 @@ impl TaskList {
             links_mut(n, |l| l.prev = prev);
         }
         links_mut(ptr, |l| {
-            l.on = OnList::None;
             l.prev = None;
             l.next = None;
         });
+        set_list_of(ptr, OnList::None);
         self.len -= 1;
     }
 
@@ -265,14 +265,23 @@ fn links(task: NonNull<Header>) -> OwnedLinks {
     header.owned.with(|links| unsafe { *links })
 }
 
-/// Which list a task is on. The task is alive (the caller holds a reference), and `on` is not being
-/// written: the caller holds the task's list, or the task is on no list or on one the caller holds.
+/// Which list a task is on. The task is alive (the caller holds a reference), and `on_list` is not being
+/// written (raw.rs invariant 4: the caller holds the task's list, or is the current-thread loop thread).
 fn list_of(task: NonNull<Header>) -> OnList {
-    // SAFETY: as above: the header is alive (raw.rs invariant 1) and `on` is not written meanwhile
-    // (invariant 4); only that field is read.
+    // SAFETY: as above: the header is alive (raw.rs invariant 1) and `on_list` is not written meanwhile
+    // (invariant 4).
     let header = unsafe { task.as_ref() };
     // SAFETY: as above.
-    header.owned.with(|links| unsafe { (*links).on })
+    header.on_list.with(|on| unsafe { *on })
+}
+
+/// Records which list a task is on. The caller may write it (raw.rs invariant 4: it holds that list, and
+/// is linking or unlinking the task), and the task is alive.
+fn set_list_of(task: NonNull<Header>, on: OnList) {
+    // SAFETY: the header is alive (invariant 1: the list's reference or the caller's).
+    let header = unsafe { task.as_ref() };
+    // SAFETY: invariant 4 makes this the only access to `on_list` now.
+    header.on_list.with_mut(|slot| unsafe { *slot = on });
 }
 
 /// Edits a task's links. The caller may touch them (raw.rs invariant 4: it holds the list the task is on,

@@ -16,13 +16,14 @@
 //! 3. **Join-waker slot.** Written only by the side that owns it according to `JOIN_WAKER` (see `state.rs`);
 //!    the runtime side only reads it (`wake_by_ref`) and, after completion, drops it if the handle is gone.
 //!    So the handle may read it at any time while it holds `JOIN_INTEREST`, whoever owns it.
-//! 4. **Owned links.** `Header::owned` is read and written only by the holder of the list the task is on:
-//!    under the lock of the shared `OwnedTasks` shard that the task's id selects, or, on a current-thread
-//!    runtime's `LocalOwnedTasks`, by the thread holding that scheduler's core. A task stays on the list it
-//!    was bound to. Its `on` field, which says which list, changes only at bind (before the task is shared)
-//!    and at unlink; a current-thread runtime unlinks only on the thread holding its core (tasks complete
-//!    there, and its shutdown runs there), so that thread may read `on` (that field alone) of any task of
-//!    its runtime it holds a reference to, without a lock.
+//! 4. **Owned links.** `Header::owned` and `Header::on_list` are written only by the holder of the list the
+//!    task is on: under the lock of the shared `OwnedTasks` shard that the task's id selects, or, on a
+//!    current-thread runtime's `LocalOwnedTasks`, by the thread holding that scheduler's core; `owned` is
+//!    also read only by that holder. A task stays on the list it was bound to. `on_list` changes only at
+//!    bind (before the task is shared) and at unlink, and a current-thread runtime unlinks a linked task
+//!    only on the thread holding its core (its tasks complete there and its shutdown runs there; a task
+//!    refused at bind completes where it was spawned, but it was never linked). So that thread may read
+//!    `on_list` of any task of its runtime it holds a reference to, without a lock.
 //! 5. **Thread affinity.** A task spawned with `spawn_local` (future not `Send`) is polled and its future
 //!    dropped only on its runtime's thread: only the current-thread scheduler runs its `Notified`, and that
 //!    scheduler polls only on its owner thread; at completion the future is dropped by the poller. Wakers and
@@ -52,6 +53,9 @@ pub(crate) struct Header {
     pub(crate) id: TaskId,
     /// Links of the runtime's owned-task list (invariant 4).
     pub(crate) owned: UnsafeCell<OwnedLinks>,
+    /// Which owned-task list the task is on (invariant 4). A cell of its own, apart from the links, so the
+    /// current-thread loop can read it while another thread edits the links.
+    pub(crate) on_list: UnsafeCell<OnList>,
     /// Waker of whoever awaits the `Task<T>` handle (invariant 3).
     pub(crate) join_waker: UnsafeCell<Option<Waker>>,
 }
@@ -61,7 +65,6 @@ pub(crate) struct Header {
 pub(crate) struct OwnedLinks {
     pub(crate) prev: Option<NonNull<Header>>,
     pub(crate) next: Option<NonNull<Header>>,
-    pub(crate) on: OnList,
 }
 
 /// Which owned-task list a task is on (`owned.rs`).
@@ -136,8 +139,8 @@ impl<F: Future, S: Schedule> Cell<F, S> {
                 owned: UnsafeCell::new(OwnedLinks {
                     prev: None,
                     next: None,
-                    on: OnList::None,
                 }),
+                on_list: UnsafeCell::new(OnList::None),
                 join_waker: UnsafeCell::new(None),
             },
             scheduler,

@@ -13,12 +13,13 @@ use std::fmt;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 
 /// The future is being polled (or dropped) by exactly one thread. Set by `transition_to_running` or
-/// `transition_to_shutdown`; cleared by `transition_to_idle` or `transition_to_complete`. The holder has
+/// `transition_to_shutdown`; cleared by `transition_to_idle`, `transition_to_complete` or
+/// `transition_to_complete_and_free`. The holder has
 /// exclusive access to the task's stage (future / output).
 const RUNNING: usize = 1 << 0;
 
 /// The future is gone and the stage holds the output (or is already consumed). Set once, by
-/// `transition_to_complete`, and never cleared. After it is set only the `Task<T>` handle (while
+/// `transition_to_complete` or `transition_to_complete_and_free`, and never cleared. After it is set only the `Task<T>` handle (while
 /// `JOIN_INTEREST` is set) touches the stage.
 const COMPLETE: usize = 1 << 1;
 
@@ -188,6 +189,7 @@ impl State {
     /// only one who can reach the cell (it then drops the output and deallocates). Returns the snapshot it
     /// committed from; `None`, with nothing changed, when the handle is alive or other references remain
     /// (the caller takes `transition_to_complete`, then `ref_dec_by`).
+    #[must_use]
     pub(crate) fn transition_to_complete_and_free(&self, n: usize) -> Option<Snapshot> {
         self.update(|s| {
             debug_assert!(s.has(RUNNING) && !s.has(COMPLETE));
@@ -284,6 +286,7 @@ impl State {
     /// Clears `JOIN_INTEREST` and releases the handle's reference in one step. `None`, with nothing
     /// changed, if the task completed or the runtime owns the slot: the caller takes the general path
     /// (`drop_join_interest`, then `ref_dec`). `Some(true)`: that was the last reference; deallocate.
+    #[must_use]
     pub(crate) fn drop_join_handle_fast(&self) -> Option<bool> {
         self.update(|s| {
             debug_assert!(s.has(JOIN_INTEREST));
