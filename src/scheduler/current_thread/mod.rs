@@ -228,11 +228,7 @@ impl Shared {
             });
             let notified = notified.expect("an open local list takes every task");
             self.debug.on_spawn(task.id(), at);
-            let entry = Entry::Task(notified);
-            if ctx.observed {
-                trace_wake(self, &entry, WakeKind::Local);
-            }
-            core.queue.push_back(entry);
+            self.push_on_core(ctx, core, Entry::Task(notified));
             self.local_owned_len.store(core.owned.len(), Relaxed);
             self.stats.record_worker(0, Event::Spawned, 1);
             Some(task)
@@ -317,13 +313,17 @@ impl Shared {
     fn try_push_local(self: &Arc<Self>, entry: Entry) -> Option<Entry> {
         let mut entry = Some(entry);
         self.with_loop_core(|ctx, core| {
-            let entry = entry.take().expect("pushed once");
-            if ctx.observed {
-                trace_wake(self, &entry, WakeKind::Local);
-            }
-            core.queue.push_back(entry);
+            self.push_on_core(ctx, core, entry.take().expect("pushed once"))
         });
         entry
+    }
+
+    /// Appends to the core's run queue (this thread holds the core), tracing the wake when observed.
+    fn push_on_core(&self, ctx: &LoopContext, core: &mut Core, entry: Entry) {
+        if ctx.observed {
+            trace_wake(self, &entry, WakeKind::Local);
+        }
+        core.queue.push_back(entry);
     }
 
     fn push_remote(&self, entry: Entry) {
