@@ -1,6 +1,6 @@
 //! Unix-domain streams and listeners on both flavours: echo with many connections, owned halves in two
 //! tasks and reunited, half-close, errors surfaced (missing path, stale socket file, path in use),
-//! BrokenPipe instead of SIGPIPE (checked in a child process with the signal's default action), peer
+//! BrokenPipe instead of SIGPIPE (checked in a child process with the signal's default action), peek, peer
 //! credentials, abstract names, close-on-exec for every socket type, and std conversions. (Datagrams:
 //! `net_unix_datagram.rs`.)
 
@@ -179,6 +179,37 @@ fn shutdown_write_gives_the_peer_end_of_stream() {
             let (_c_read, c_write) = c.into_split();
             drop(c_write);
             assert_eq!((&d).read(&mut [0u8; 8]).await.unwrap(), 0);
+        });
+    });
+}
+
+#[test]
+fn peek_waits_for_data_and_does_not_consume_it() {
+    Flavors::each(|_, rt| {
+        rt.block_on(async {
+            let (mut a, b) = UnixStream::pair().unwrap();
+            // The peek is pending before anything is written: the write must wake it.
+            let peeker = ferrio::spawn(async move {
+                let mut buf = [0u8; 16];
+                let n = b.peek(&mut buf).await.unwrap();
+                (b, buf[..n].to_vec())
+            });
+            ferrio::yield_now().await;
+            a.write_all(b"hello").await.unwrap();
+            let (mut b, peeked) = ferrio::time::timeout(HANG, peeker).await.unwrap().unwrap();
+            assert_eq!(peeked, b"hello");
+            let mut again = [0u8; 3];
+            assert_eq!(b.peek(&mut again).await.unwrap(), 3, "a short buffer");
+            assert_eq!(&again, b"hel");
+            let mut read = [0u8; 5];
+            b.read_exact(&mut read).await.unwrap();
+            assert_eq!(&read, b"hello", "peeking consumed nothing");
+            assert_eq!(
+                b.try_read(&mut read).unwrap_err().kind(),
+                ErrorKind::WouldBlock
+            );
+            a.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(b.peek(&mut read).await.unwrap(), 0, "end of stream");
         });
     });
 }

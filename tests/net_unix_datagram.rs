@@ -1,6 +1,6 @@
 //! Unix datagram sockets on both flavours: pairs keep message boundaries and wake a receiver per message,
-//! bound sockets send_to/recv_from and reply by name, connected sockets refuse strangers, abstract names,
-//! and errors for missing paths. (Streams and listeners: `net_unix.rs`.)
+//! peek leaves the message queued, bound sockets send_to/recv_from and reply by name, connected sockets
+//! refuse strangers, abstract names, and errors for missing paths. (Streams and listeners: `net_unix.rs`.)
 
 mod support;
 
@@ -53,6 +53,35 @@ fn datagram_pair_keeps_message_boundaries() {
                 .unwrap()
                 .unwrap();
             assert_eq!(total, (0..100).map(|i| i % 50).sum::<usize>());
+        });
+    });
+}
+
+#[test]
+fn peek_leaves_the_message_queued() {
+    Flavors::each(|_, rt| {
+        rt.block_on(async {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let peeker = ferrio::spawn(async move {
+                let mut buf = [0u8; 64];
+                let n = b.peek(&mut buf).await.unwrap();
+                (b, buf[..n].to_vec())
+            });
+            ferrio::yield_now().await;
+            a.send(b"first").await.unwrap();
+            a.send(b"second").await.unwrap();
+            let (b, peeked) = ferrio::time::timeout(HANG, peeker).await.unwrap().unwrap();
+            assert_eq!(peeked, b"first");
+            let mut buf = [0u8; 64];
+            assert_eq!(
+                b.peek(&mut buf).await.unwrap(),
+                5,
+                "still the first message"
+            );
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 5);
+            assert_eq!(&buf[..5], b"first");
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 6);
+            assert_eq!(&buf[..6], b"second");
         });
     });
 }

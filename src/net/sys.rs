@@ -16,6 +16,19 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// `recv(fd, buf, MSG_PEEK)`: reads what is queued without consuming it, so the next read returns the same
+/// bytes (std offers `peek` on TCP and UDP sockets, but not on Unix ones).
+pub(crate) fn peek(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call; the kernel writes at most
+    // that many.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the process id, user id and group id of the peer of a Unix
 /// socket, as they were when it connected (or when the pair was made).
 pub(crate) fn peer_cred(fd: RawFd) -> io::Result<libc::ucred> {

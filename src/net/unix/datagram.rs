@@ -144,6 +144,18 @@ impl UnixDatagram {
         self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))
     }
 
+    /// Reads the next message from the connected peer without taking it off the queue: the next `recv`
+    /// returns the same message. Waits until one arrives; returns the length copied.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_peek(cx, buf)).await
+    }
+
+    /// Polls `peek` (for hand-written futures).
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Read, |s| sys::peek(s.as_raw_fd(), buf))
+    }
+
     /// Receives now if a message is known to be there: `WouldBlock` otherwise (nothing waits).
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.try_io(Direction::Read, |s| s.recv(buf))

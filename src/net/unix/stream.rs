@@ -14,6 +14,7 @@ use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The first and the longest pause between connect attempts while the listener's backlog is full.
@@ -120,6 +121,18 @@ impl UnixStream {
     /// the write half shuts the writing side down.
     pub fn into_split(self) -> (OwnedReadHalf<UnixStream>, OwnedWriteHalf<UnixStream>) {
         split::into_split(self)
+    }
+
+    /// Reads without consuming: the next read returns the same bytes. Waits until data (or end of stream,
+    /// which gives 0) is there.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_peek(cx, buf)).await
+    }
+
+    /// Polls `peek` (for hand-written futures).
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Read, |s| sys::peek(s.as_raw_fd(), buf))
     }
 
     /// Reads now if data is known to be there: `WouldBlock` otherwise (nothing waits).
