@@ -109,3 +109,50 @@ impl SchedulerHandle {
         }
     }
 }
+
+#[cfg(all(test, not(ferrio_loom)))]
+mod tests {
+    use super::SchedulerHandle;
+    use std::panic::Location;
+
+    /// A spawn that loses the race with shutdown (it passed `spawn_at`'s check, then the list closed) is
+    /// refused at bind and cancelled at once; it must still count as spawned, so that spawned adds up to
+    /// completed + cancelled + panicked. The race is forced here by calling the flavour's spawn directly.
+    #[test]
+    fn a_spawn_refused_by_the_closed_list_counts_as_spawned_and_cancelled() {
+        for current_thread in [false, true] {
+            let mut builder = crate::Runtime::builder();
+            if current_thread {
+                builder.current_thread();
+            } else {
+                builder.worker_threads(2);
+            }
+            let rt = builder.build().unwrap();
+            let handle = rt.handle();
+            drop(rt);
+            assert!(handle.inner.is_closed());
+            let task = match &handle.inner {
+                SchedulerHandle::MultiThread(shared) => {
+                    shared.spawn(async { 1 }, Location::caller())
+                }
+                SchedulerHandle::CurrentThread(shared) => {
+                    shared.spawn(async { 1 }, Location::caller())
+                }
+            };
+            assert!(task.is_cancelled() && task.is_done());
+            if !crate::RuntimeStats::enabled() {
+                continue;
+            }
+            let total = handle.inner.stats().total;
+            assert_eq!(
+                total.spawned, 1,
+                "current_thread: {current_thread}: {total:?}"
+            );
+            assert_eq!(
+                total.cancelled, 1,
+                "current_thread: {current_thread}: {total:?}"
+            );
+            assert_eq!(total.completed + total.panicked, 0);
+        }
+    }
+}

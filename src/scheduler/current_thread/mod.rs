@@ -238,9 +238,13 @@ impl Shared {
         }
         let (future, hook) = parts.take().expect("bound once");
         let (task, notified) = task::bind(future, hook, &self.owned);
-        if let Some(notified) = notified {
-            self.debug.on_spawn(task.id(), at);
-            self.schedule_spawned(notified);
+        match notified {
+            Some(notified) => {
+                self.debug.on_spawn(task.id(), at);
+                self.schedule_spawned(notified);
+            }
+            // Refused by the closing list: counted as spawned so the outcomes still add up.
+            None => self.stats.record(Event::Spawned, 1),
         }
         task
     }

@@ -175,6 +175,10 @@ impl Shared {
                     self.push_remote(notified);
                 }
             }
+        } else {
+            // Refused by the closing list (a spawn racing with shutdown): counted as spawned, so that
+            // spawned still adds up to completed + cancelled + panicked with its `Cancelled`.
+            self.stats.record(Event::Spawned, 1);
         }
         task
     }
