@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the seed examples (both flavours) and the given test binaries under valgrind memcheck and fails on any
-# invalid access or definite leak. Usage: scripts/valgrind.sh [TEST_NAME ...]   (default: stress_tasks)
+# invalid access or definite leak. Usage: scripts/valgrind.sh [TEST_NAME ...]
+# (default: stress_tasks stress_tasks_cancel)
 # Needs valgrind (apt-get install valgrind). Debug builds: valgrind sees the real allocations and frames.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=("${@:-stress_tasks}")
+if [ $# -gt 0 ]; then tests=("$@"); else tests=(stress_tasks stress_tasks_cancel); fi
 cargo build --examples
 for t in "${tests[@]}"; do cargo test --no-run --test "$t"; done
 vg() {

@@ -2,22 +2,25 @@
 //! that look like misuse but are allowed keep working.
 //!
 //! Covered elsewhere, not repeated here:
-//! - `block_on` inside a task or inside another `block_on` (either runtime): `rt_spawn.rs`
+//! - `block_on` inside a task or inside another `block_on` (either runtime): `rt_spawn_context.rs`
 //!   `block_on_inside_runtime_panics`; `ferrio::run` inside a runtime: `rt_shutdown.rs` `run_inside_runtime_panics`.
 //! - Dropping a multi-thread `Runtime` from inside one of its own tasks: `rt_shutdown.rs`
 //!   `dropping_runtime_inside_its_own_task_panics` (and `..._still_drops_other_tasks`).
-//! - Spawning through a `Handle` after the runtime was dropped: `rt_spawn.rs` `spawn_after_runtime_dropped_panics`;
-//!   `spawn_blocking` after shutdown and outside a runtime: `blocking_pool.rs`.
+//! - Spawning through a `Handle` after the runtime was dropped: `rt_spawn_context.rs`
+//!   `spawn_after_runtime_dropped_panics`; `spawn_blocking` after shutdown and outside a runtime:
+//!   `blocking_pool.rs`.
 //! - `spawn_local` on the multi-thread flavour, and on another thread than the current-thread runtime's
-//!   owner: `rt_spawn.rs` `spawn_local_on_multi_thread_panics`, `current_thread_runtime_moved_to_another_thread`.
-//! - `worker_threads(0)`, `event_interval(0)`, `global_queue_interval(0)`: `rt_spawn.rs`
+//!   owner: `rt_spawn_context.rs` `spawn_local_on_multi_thread_panics`,
+//!   `current_thread_runtime_moved_to_another_thread`.
+//! - `worker_threads(0)`, `event_interval(0)`, `global_queue_interval(0)`: `rt_spawn_context.rs`
 //!   `zero_workers_is_invalid_input_not_a_hang`; `max_blocking_threads(0)`: `blocking_pool.rs`; `trace(0)`:
 //!   `runtime_trace.rs`.
-//! - `sleep` / `sleep_until` / `timeout` outside a runtime: `time_sleep.rs`, `time_timeout.rs`; `signal` outside
-//!   a runtime: `signal.rs`; `spawn`, `spawn_local`, `Handle::current` outside a runtime: `rt_spawn.rs`.
+//! - `sleep` / `sleep_until` / `timeout` outside a runtime: `time_sleep_runtime.rs`, `time_timeout.rs`;
+//!   `signal` outside a runtime: `signal.rs`; `spawn`, `spawn_local`, `Handle::current` outside a runtime:
+//!   `rt_spawn_context.rs`.
 //! - Awaiting a task of one runtime from inside another works: `rt_spawn.rs` `await_task_of_another_runtime`.
-//! - Awaiting a task twice: `task_panic.rs`; a sleep of a dead runtime polled in another one: `time_sleep.rs`;
-//!   sockets of a dead runtime: `net_tcp_faults.rs`.
+//! - Awaiting a task twice: `task_panic.rs`; a sleep of a dead runtime polled in another one:
+//!   `time_sleep_runtime.rs`; sockets of a dead runtime: `net_tcp_runtime.rs`.
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! TCP streams on both flavours: echo with many connections, half-close, split halves (borrowed and owned,
 //! from two tasks at once), large transfers with a content check, write readiness after a full buffer,
-//! vectored writes past IOV_MAX. Faults and edge cases: `net_tcp_faults.rs`.
+//! vectored writes past IOV_MAX. Faults and edge cases: `net_tcp_faults.rs`; sockets and the runtime
+//! (readiness while busy, the cooperative budget, shutdown): `net_tcp_runtime.rs`.
 
 mod support;
 

@@ -1,11 +1,12 @@
-//! Shutdown, beyond `rt_shutdown.rs`: `shutdown_timeout` with both a worker stuck in a long poll and a
+//! Shutdown, beyond `rt_shutdown*.rs`: `shutdown_timeout` with both a worker stuck in a long poll and a
 //! blocking job stuck in its closure (one shared deadline, two threads left behind, each exiting when it is
 //! released); tasks parked on every kind of wait (sockets, pipes, signals, timers, promises, other tasks,
 //! tasks of another runtime) are dropped by the shutdown; and after a clean shutdown no runtime thread is
 //! left (workers and blocking-pool threads, after `drop`, `shutdown_timeout` and `ferrio::run`).
 //!
-//! `rt_shutdown.rs` covers the basics: `run` and `drop` cancel and drop everything, awaiters woken,
-//! `spawn_local` futures dropped on their thread, a single stuck worker, drops from inside a task.
+//! The basics: `run` and `drop` cancel and drop everything, awaiters woken, drops from inside a task
+//! (`rt_shutdown.rs`); `spawn_local` futures dropped on their thread (`rt_shutdown_spawn_local.rs`); a single
+//! stuck worker (`rt_shutdown_timeout.rs`).
 
 mod stress_support;
 mod support;

@@ -14,7 +14,7 @@
 //! `request_response_streams_with_sleeps_on_two_to_four_workers` keeps four request/response streams, short
 //! sleeps and a yielding task going on the multi-thread flavour, where idle workers collect events beside
 //! the reactor's holder.
-//! Single-connection behaviour: `net_tcp.rs`, `net_tcp_faults.rs`.
+//! Single-connection behaviour: `net_tcp.rs`, `net_tcp_faults.rs`, `net_tcp_runtime.rs`.
 
 mod stress_support;
 mod support;

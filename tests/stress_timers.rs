@@ -6,7 +6,8 @@
 //!
 //! Sizes: 20,000 timers per flavour at the CI size; `FERRIO_STRESS_SCALE=20` gives 400,000:
 //! `FERRIO_STRESS_SCALE=20 cargo test --release --test stress_timers -- --nocapture`. Single-timer
-//! behaviour: `time_sleep.rs`, `time_timeout.rs`, `time_interval.rs`.
+//! behaviour: `time_sleep.rs`, `time_sleep_timers.rs`, `time_sleep_runtime.rs`, `time_timeout.rs`,
+//! `time_interval.rs`.
 
 mod stress_support;
 mod support;

@@ -8,7 +8,8 @@
 //! Each test runs in a child process of this test binary where it is the only test, so the descriptor count
 //! is exact (`stress_support::alone`). Sizes: 10,000 tasks of up to 8 round trips per flavour at the CI size;
 //! `FERRIO_STRESS_SCALE=20 cargo test --release --test stress_wakes -- --nocapture` for 200,000.
-//! Single-waker cases: `rt_shutdown.rs` (`spawn_local` wakers), `task_cancel.rs`.
+//! Single-waker cases: `rt_shutdown_spawn_local.rs` (`spawn_local` wakers), `task_cancel.rs`,
+//! `task_cancel_propagation.rs`.
 
 mod stress_support;
 mod support;

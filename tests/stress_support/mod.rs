@@ -1,6 +1,6 @@
-//! Helpers of the stress tests (`stress_tasks.rs`, `stress_timers.rs`, `stress_wakes.rs`, `stress_tcp.rs`):
-//! the size knob, a small deterministic RNG, the outcome tally that every storm ends by checking, quiet
-//! intended panics, and the resident set size.
+//! Helpers of the stress tests (`stress_tasks.rs`, `stress_tasks_cancel.rs`, `stress_timers.rs`,
+//! `stress_wakes.rs`, `stress_tcp.rs`): the size knob, a small deterministic RNG, the outcome tally that every
+//! storm ends by checking, quiet intended panics, and the resident set size.
 //!
 //! **Sizes.** Every storm sizes itself with [`scaled`]: `FERRIO_STRESS_SCALE` (a positive float, default
 //! 1.0) multiplies the CI size, which keeps each stress file under about 30 s in a debug build on a 2-core

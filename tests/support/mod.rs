@@ -1,10 +1,16 @@
 //! Shared helpers of the integration tests: drop guards, both runtime flavours, a manual gate future, event
 //! logs, panic-message extraction, a watchdog for tests that could hang, and /proc thread inspection.
 //!
-//! Every test file includes this with `mod support;` and uses only part of it.
+//! Every test file includes this with `mod support;` and uses only part of it. Submodules, used by a few
+//! files each: `asyncio_order` (the current-thread order scenarios), `example_servers` and `process` (the
+//! example programs as child processes), `rng`, `task_slot` (handles returned by cancelled tasks), `tcp`.
 #![allow(dead_code)]
 
+pub mod asyncio_order;
+pub mod example_servers;
 pub mod process;
+pub mod rng;
+pub mod task_slot;
 pub mod tcp;
 
 use futures_channel::oneshot;
