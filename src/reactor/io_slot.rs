@@ -5,8 +5,8 @@
 //! (the word carries a tick bumped by each event), so readiness delivered while a task was running is never
 //! lost. Readers and writers wait in separate slots so they never steal each other's wake-up.
 
+use crate::loom::AtomicUsize;
 use crate::spin_lock::SpinLock;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::task::{Context, Poll, Waker};
 
@@ -56,6 +56,9 @@ impl ReadyEvent {
 }
 
 pub(crate) struct IoSlot {
+    /// Readiness bits (low byte) and the event tick (above them): set by `add_bits`, which bumps the tick,
+    /// and cleared by `clear_readiness`, which fails once the tick has moved; both compare-and-swap, with
+    /// no lock (a `crate::loom` atomic, so the models in `io_slot_loom_tests.rs` check the protocol).
     readiness: AtomicUsize,
     /// The parked wakers. A `SpinLock`: its sections move a waker in or out; a replaced waker is dropped
     /// after unlocking (its destructor may run arbitrary code, even drop a source of this slot).
@@ -197,6 +200,10 @@ impl IoSlot {
         }
     }
 }
+
+#[cfg(all(test, ferrio_loom))]
+#[path = "io_slot_loom_tests.rs"]
+mod loom_tests;
 
 #[cfg(all(test, not(ferrio_loom)))]
 mod tests {
