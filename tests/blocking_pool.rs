@@ -1,7 +1,7 @@
 //! `spawn_blocking` (asyncio.to_thread) on both flavours: values and panics delivered, jobs run in parallel
-//! up to `max_blocking_threads` and queue beyond it, cancel before start (never runs) and while running
-//! (result discarded, done when it returns), idle threads exit after the keep-alive, spawning from a job,
-//! and shutdown that waits for running jobs only up to its timeout.
+//! up to `max_blocking_threads` and queue beyond it, cancel before start (never runs; many at once leave the
+//! rest in order) and while running (result discarded, done when it returns), idle threads exit after the
+//! keep-alive, spawning from a job, and shutdown that waits for running jobs only up to its timeout.
 
 mod support;
 
@@ -144,6 +144,44 @@ fn cancel_before_start_never_runs_the_closure() {
             !ran.load(SeqCst),
             "{flavor:?}: a cancelled queued job must never run"
         );
+    }
+}
+
+/// Many queued jobs, every other one cancelled (front, middle and back of the queue alike): each cancelled
+/// one is done at once and never runs; the rest still run, in the order they were queued.
+#[test]
+fn cancelling_many_queued_jobs_keeps_the_others_in_order() {
+    for flavor in Flavor::ALL {
+        let rt = flavor.builder().max_blocking_threads(1).build().unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let (started_tx, started_rx) = mpsc::channel();
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            let blocker = ferrio::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            });
+            started_rx.recv().unwrap();
+            let jobs: Vec<_> = (0..1000)
+                .map(|i| {
+                    let order = order.clone();
+                    ferrio::spawn_blocking(move || order.lock().unwrap().push(i))
+                })
+                .collect();
+            // Cancel the odd ones, last first, so removals hit the back, the middle and the front.
+            for job in jobs.iter().skip(1).step_by(2).rev() {
+                assert!(job.cancel(), "{flavor:?}");
+                assert!(job.is_done() && job.is_cancelled(), "{flavor:?}");
+            }
+            release_tx.send(()).unwrap();
+            blocker.await.unwrap();
+            for (i, job) in jobs.into_iter().enumerate() {
+                let result = job.await;
+                assert_eq!(result.is_ok(), i % 2 == 0, "{flavor:?}: job {i}");
+            }
+        });
+        let expected: Vec<usize> = (0..1000).step_by(2).collect();
+        assert_eq!(*order.lock().unwrap(), expected, "{flavor:?}");
     }
 }
 

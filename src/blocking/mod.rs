@@ -13,8 +13,10 @@
 //! `f()` -> the output is stored and the awaiter woken. A cancel that finds the job still queued reaches the
 //! pool through `Schedule::cancel_requested`, which takes it out of the queue and completes it as cancelled.
 //!
-//! Files: `mod.rs` (entry points, `BlockingJob`, the rules users see), `pool.rs` (threads, queue, shutdown).
+//! Files: `mod.rs` (entry points, `BlockingJob`, the rules users see), `pool.rs` (threads, shutdown),
+//! `job_queue.rs` (the FIFO of waiting jobs, with O(1) removal of a cancelled one).
 
+mod job_queue;
 mod pool;
 
 pub(crate) use pool::{BlockingPool, Config};

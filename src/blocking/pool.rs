@@ -13,17 +13,17 @@
 //! same idle thread twice, and a spurious condvar wake-up (no hand-off to consume) leaves the thread idle.
 //!
 //! Cancellation of a queued job comes in through `Schedule::cancel_requested`: the job's `Notified` is taken
-//! out of the queue and run on the cancelling thread, which sees the task cancelled and drops the closure
-//! without calling it. Shutdown closes `owned` (cancelling every job: queued ones are dropped unrun, running
+//! out of the queue (in O(1): `job_queue.rs`) and run on the cancelling thread, which sees the task
+//! cancelled and drops the closure without calling it. Shutdown closes `owned` (cancelling every job: queued ones are dropped unrun, running
 //! ones will have their result discarded), drains the queue, wakes idle threads so they exit, and waits for
 //! busy threads up to a deadline.
 
+use super::job_queue::JobQueue;
 use crate::runtime::context;
 use crate::runtime::debug::DebugState;
 use crate::scheduler::SchedulerHandle;
 use crate::task::{self, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ struct Inner {
 }
 
 struct State {
-    queue: VecDeque<Notified>,
+    queue: JobQueue,
     threads: usize,
     idle: usize,
     handoffs: usize,
@@ -80,7 +80,7 @@ impl BlockingPool {
         BlockingPool {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    queue: VecDeque::new(),
+                    queue: JobQueue::default(),
                     threads: 0,
                     idle: 0,
                     handoffs: 0,
@@ -180,7 +180,7 @@ impl BlockingPool {
         let queued = {
             let mut state = self.inner.lock();
             state.shutdown = true;
-            std::mem::take(&mut state.queue)
+            state.queue.take_all()
         };
         // Already cancelled and dropped by `close_and_shutdown_all`: these only release references.
         drop(queued);
@@ -293,11 +293,7 @@ impl Schedule for PoolHook {
     }
 
     fn cancel_requested(&self, task: RawTask) {
-        let unqueued = {
-            let mut state = self.0.lock();
-            let position = state.queue.iter().position(|n| n.task() == task);
-            position.and_then(|i| state.queue.remove(i))
-        };
+        let unqueued = self.0.lock().queue.remove(task);
         // Not found: a thread already took it (it will see the flag before calling the closure, or is
         // running it, whose result is then discarded).
         if let Some(job) = unqueued {
