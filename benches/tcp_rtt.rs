@@ -16,6 +16,8 @@
 //!   thread, as every event wakes the worker that holds a multi-thread runtime's reactor while another
 //!   worker runs the tasks (the hand-off rule keeps one there). Its cost is the price of that
 //!   sleeping watcher on this machine, with no runtime at all.
+//! - `floor_min_runtime`: the least runtime that can run the same echo loops (`support/min_runtime.rs`):
+//!   std wakers, a run queue, an edge-triggered reactor, nothing else. What a runtime pays at the least.
 //! - `ferrio_ct`, `tokio_ct`: current-thread flavours; client and server are tasks on the bench thread.
 //! - `ferrio_mt`, `tokio_mt`: 2 workers; client and server are spawned tasks (they may run on either worker).
 //! - `async_io`: `async_io::Async<TcpStream>`; the server is a task of a `LocalExecutor` run by
@@ -32,16 +34,16 @@
 //!
 //! Run: `cargo bench --bench tcp_rtt`.
 
+#[path = "tcp_rtt/floors.rs"]
+mod floors;
 mod support;
 
+use floors::{Floor, WatchedFloor};
 use support::echo::{ferrio_loops, lite_loops, process_cpu, tokio_loops, BUF, MESSAGE};
+use support::min_runtime;
 
 use hdrhistogram::Histogram;
-use mio::{Events, Interest, Poll, Token};
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{set_current, start_watchdog, Watch};
 
@@ -64,147 +66,6 @@ fn std_pair() -> (TcpStream, TcpStream) {
     client.set_nodelay(true).unwrap();
     server.set_nodelay(true).unwrap();
     (client, server)
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Floor
-// ---------------------------------------------------------------------------------------------------------
-
-struct Floor {
-    poll: Poll,
-    events: Events,
-    client: mio::net::TcpStream,
-    server: mio::net::TcpStream,
-    buf: Vec<u8>,
-}
-
-const CLIENT: Token = Token(0);
-const SERVER: Token = Token(1);
-
-impl Floor {
-    fn new() -> Floor {
-        let (client, server) = std_pair();
-        client.set_nonblocking(true).unwrap();
-        server.set_nonblocking(true).unwrap();
-        let mut client = mio::net::TcpStream::from_std(client);
-        let mut server = mio::net::TcpStream::from_std(server);
-        let poll = Poll::new().expect("epoll");
-        poll.registry()
-            .register(&mut client, CLIENT, Interest::READABLE)
-            .unwrap();
-        poll.registry()
-            .register(&mut server, SERVER, Interest::READABLE)
-            .unwrap();
-        Floor {
-            poll,
-            events: Events::with_capacity(8),
-            client,
-            server,
-            buf: vec![0; BUF],
-        }
-    }
-
-    fn wait_for(&mut self, token: Token) {
-        loop {
-            self.poll.poll(&mut self.events, None).expect("epoll_wait");
-            if self.events.iter().any(|e| e.token() == token) {
-                return;
-            }
-        }
-    }
-}
-
-impl EchoRuntime for Floor {
-    fn id(&self) -> &'static str {
-        "floor"
-    }
-    fn batch(&mut self, n: usize) -> Vec<u64> {
-        let message = [7u8; MESSAGE];
-        let mut samples = Vec::with_capacity(n);
-        for _ in 0..n {
-            let start = Instant::now();
-            assert_eq!(self.client.write(&message).unwrap(), MESSAGE);
-            self.wait_for(SERVER);
-            let k = self.server.read(&mut self.buf).unwrap();
-            assert_eq!(k, MESSAGE, "loopback delivers a 64-byte write whole");
-            assert_eq!(self.server.write(&self.buf[..k]).unwrap(), k);
-            self.wait_for(CLIENT);
-            assert_eq!(self.client.read(&mut self.buf).unwrap(), MESSAGE);
-            samples.push(start.elapsed().as_nanos() as u64);
-        }
-        samples
-    }
-}
-
-/// The floor with a watcher thread asleep in `epoll_wait` on the same sockets (see the module docs).
-struct WatchedFloor {
-    floor: Floor,
-    stop: Arc<mio::Waker>,
-    watcher: Option<std::thread::JoinHandle<()>>,
-}
-
-const STOP: Token = Token(2);
-
-impl WatchedFloor {
-    fn new() -> WatchedFloor {
-        let floor = Floor::new();
-        let mut poll = Poll::new().expect("epoll");
-        let stop = Arc::new(mio::Waker::new(poll.registry(), STOP).expect("eventfd"));
-        // The watcher's own descriptors for the same sockets, in its own epoll instance: it sees every edge
-        // the floor's epoll sees, and takes none of them from it.
-        let fds: Vec<std::os::fd::OwnedFd> = [floor.client.as_raw_fd(), floor.server.as_raw_fd()]
-            .iter()
-            .map(|&fd| {
-                // SAFETY: `fd` is open (owned by `floor`) for the duration of this borrow; the duplicate
-                // is owned separately.
-                unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
-                    .try_clone_to_owned()
-                    .expect("dup")
-            })
-            .collect();
-        for (i, fd) in fds.iter().enumerate() {
-            poll.registry()
-                .register(
-                    &mut mio::unix::SourceFd(&fd.as_raw_fd()),
-                    Token(i),
-                    Interest::READABLE,
-                )
-                .unwrap();
-        }
-        let watcher = std::thread::spawn(move || {
-            let _fds = fds;
-            let mut events = Events::with_capacity(8);
-            loop {
-                poll.poll(&mut events, None).expect("epoll_wait");
-                if events.iter().any(|e| e.token() == STOP) {
-                    return;
-                }
-            }
-        });
-        WatchedFloor {
-            floor,
-            stop,
-            watcher: Some(watcher),
-        }
-    }
-}
-
-impl Drop for WatchedFloor {
-    fn drop(&mut self) {
-        self.stop.wake().expect("eventfd write");
-        if let Some(t) = self.watcher.take() {
-            t.join().expect("watcher thread");
-        }
-    }
-}
-
-impl EchoRuntime for WatchedFloor {
-    fn id(&self) -> &'static str {
-        "floor_watched"
-    }
-    fn batch(&mut self, n: usize) -> Vec<u64> {
-        self.floor.batch(n)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -295,6 +156,24 @@ impl EchoRuntime for Tokio {
     }
 }
 
+/// The least runtime that can run the echo loops (`support/min_runtime.rs`), on the bench thread.
+struct MinRuntime(Option<min_runtime::MinStream>);
+
+impl EchoRuntime for MinRuntime {
+    fn id(&self) -> &'static str {
+        "floor_min_runtime"
+    }
+    fn batch(&mut self, n: usize) -> Vec<u64> {
+        let mut client = self.0.take().expect("the client stream");
+        let (client, samples) = min_runtime::block_on(async move {
+            let samples = lite_loops::client_timed(&mut client, n).await;
+            (client, samples)
+        });
+        self.0 = Some(client);
+        samples
+    }
+}
+
 struct AsyncIo {
     ex: async_executor::LocalExecutor<'static>,
     client: async_io::Async<TcpStream>,
@@ -355,6 +234,11 @@ fn main() {
     let mut runtimes: Vec<Box<dyn EchoRuntime>> = vec![
         Box::new(Floor::new()),
         Box::new(WatchedFloor::new()),
+        Box::new({
+            let (client, server) = std_pair();
+            min_runtime::spawn(lite_loops::server(min_runtime::MinStream::new(server)));
+            MinRuntime(Some(min_runtime::MinStream::new(client)))
+        }),
         Box::new(Ferrio::new(
             ferrio::Runtime::builder().current_thread().build().unwrap(),
             "ferrio_ct",
@@ -443,6 +327,11 @@ fn main() {
         .iter()
         .find(|r| r.id == "floor_watched")
         .map(|r| r.hist.value_at_quantile(0.99) as f64);
+    // The least runtime's p50, when it ran: how far each ferrio flavour is from what any runtime pays.
+    let m50 = rows
+        .iter()
+        .find(|r| r.id == "floor_min_runtime")
+        .map(|r| r.hist.value_at_quantile(0.5) as f64);
     let mut verdicts = Vec::new();
     for row in &rows {
         let (p50, p99) = (
@@ -467,20 +356,21 @@ fn main() {
         if row.id.starts_with("ferrio") {
             let met = |r: f64, t: f64| if r <= t { "met" } else { "MISSED" };
             verdicts.push(format!(
-                "| {} | {:.3} | {} | {:.3} | {} |",
+                "| {} | {:.3} | {} | {:.3} | {} | {} |",
                 row.id,
                 p50 / f50,
                 met(p50 / f50, P50_TARGET),
                 p99 / f99,
-                met(p99 / f99, P99_TARGET)
+                met(p99 / f99, P99_TARGET),
+                m50.map_or("-".to_owned(), |m| format!("{:.3}", p50 / m)),
             ));
         }
     }
     println!();
     println!("### Targets: p50 <= {P50_TARGET} x floor, p99 <= {P99_TARGET} x floor");
     println!();
-    println!("| runtime | p50 / floor | p50 | p99 / floor | p99 |");
-    println!("|---|---|---|---|---|");
+    println!("| runtime | p50 / floor | p50 | p99 / floor | p99 | p50 / floor_min_runtime |");
+    println!("|---|---|---|---|---|---|");
     for v in verdicts {
         println!("{v}");
     }

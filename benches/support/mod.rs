@@ -3,7 +3,8 @@
 //! `BenchRuntime` / `Spawner` traits, `RuntimeVisitor` / `for_each_runtime`, a completion `Latch`, the hang
 //! watchdog (`FERRIO_BENCH_HANG_SECS`) with its progress counters, and the criterion settings.
 //!
-//! `echo.rs` holds the TCP echo loops and the process CPU clock of `tcp_rtt` and `tcp_echo`.
+//! `echo.rs` holds the TCP echo loops and the process CPU clock of `tcp_rtt` and `tcp_echo`;
+//! `min_runtime.rs` the least runtime that can run those loops (`tcp_rtt`'s `floor_min_runtime`).
 //!
 //! Every bench file includes this with `mod support;` and uses only part of it (`floor` only the criterion
 //! settings, `timer_latency` only the runtime constructors and the watchdog; `scheduler` never sleeps and
@@ -11,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod min_runtime;
 
 use criterion::Criterion;
 use futures_channel::oneshot;
