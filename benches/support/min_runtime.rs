@@ -4,9 +4,9 @@
 //! One thread; one epoll (`mio::Poll`), edge-triggered; tasks are `Arc<MinTask>` whose waker is the `Arc`
 //! itself (`std::task::Wake`), with a `queued` flag so a task sits in the run queue at most once; the run
 //! queue and the table of sources are thread-locals with no lock. A source keeps a "readable" and a
-//! "writable" flag and one waker per direction; an operation that hits `WouldBlock` (or a read shorter than
-//! asked, as ferrio and tokio do) clears its flag and parks the waker, an event sets the flags and wakes
-//! the parked wakers. Per wait that is three atomic read-modify-writes, all on the waker's `Arc`: the clone
+//! "writable" flag and one waker per direction; an operation that hits `WouldBlock`, or moves fewer bytes
+//! than offered (the socket is drained or full, as ferrio and tokio also assume), clears its flag, and the
+//! next one parks the waker; an event sets the flags and wakes the parked wakers. Per wait that is three atomic read-modify-writes, all on the waker's `Arc`: the clone
 //! stored by the source, the `queued` swap of the wake, the release after the poll.
 //!
 //! Left out, next to ferrio: join handles, cancellation, task outcomes and panics, the owned-task list,
@@ -15,12 +15,12 @@
 
 use futures_io::{AsyncRead, AsyncWrite};
 use mio::{Events, Interest, Poll, Token};
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll as TaskPoll, Wake, Waker};
 
@@ -30,33 +30,43 @@ thread_local! {
     static POLL: RefCell<Option<(Poll, Events)>> = const { RefCell::new(None) };
     /// The wakers one turn collects (kept, so a turn does not allocate).
     static WOKEN: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
-    /// Its address tells this thread from others, cheaper than `thread::current()` (which clones an `Arc`).
-    static THREAD_MARK: u8 = const { 0 };
+    /// This thread's number (0: not drawn yet), cheaper to read than `thread::current()`, which clones an
+    /// `Arc`.
+    static THREAD_NUMBER: Cell<u64> = const { Cell::new(0) };
 }
 
-fn thread_mark() -> usize {
-    THREAD_MARK.with(|m| m as *const u8 as usize)
+/// A number no other thread of the process has, ever.
+fn thread_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    THREAD_NUMBER.with(|n| {
+        if n.get() == 0 {
+            n.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        n.get()
+    })
 }
 
 /// A spawned future and its queue flag.
 ///
-/// Invariant: `future` is touched only on `owner`, by `run_queued` (one poll at a time, never reentrant:
-/// a task's poll only queues tasks). `wake` panics on any other thread, so no other thread reaches it.
+/// Invariant: `future` is borrowed only on `owner`: `run_queued` polls the tasks of its own thread's queue,
+/// which only `spawn` and `wake` on that thread fill, and `wake` panics on any other thread. A poll that
+/// re-enters `run_queued` (a task calling `block_on`) finds the cell borrowed and panics.
 struct MinTask {
-    future: UnsafeCell<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+    future: RefCell<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
     queued: AtomicBool,
-    /// `thread_mark()` of the thread that spawned it.
-    owner: usize,
+    /// `thread_number()` of the thread that spawned it.
+    owner: u64,
 }
 
-// SAFETY: the future is `Send`, and it is accessed on the owner thread only (invariant above); `queued` is
-// atomic. Dropping the last `Arc` elsewhere drops a `Send` future, which is allowed.
+// SAFETY: the `RefCell` is borrowed on the owner thread only (invariant above), so its unsynchronised
+// borrow flag is never touched by two threads; the future is `Send`, so dropping the last `Arc` elsewhere
+// is allowed; `queued` is atomic.
 unsafe impl Sync for MinTask {}
 
 impl Wake for MinTask {
     fn wake(self: Arc<Self>) {
         assert_eq!(
-            thread_mark(),
+            thread_number(),
             self.owner,
             "min_runtime: woken from another thread"
         );
@@ -69,9 +79,9 @@ impl Wake for MinTask {
 /// Queues `future` on this thread's runtime.
 pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
     let task = Arc::new(MinTask {
-        future: UnsafeCell::new(Some(Box::pin(future))),
+        future: RefCell::new(Some(Box::pin(future))),
         queued: AtomicBool::new(true),
-        owner: thread_mark(),
+        owner: thread_number(),
     });
     QUEUE.with(|q| q.borrow_mut().push_back(task));
 }
@@ -82,9 +92,12 @@ fn run_queued() {
         // The queue's reference becomes the poll's waker (no clone); the task lives while `waker` does.
         let task_ptr = Arc::as_ptr(&task);
         let waker = Waker::from(task);
-        // SAFETY: `waker` owns a reference, so the task is alive for this borrow; on the owner thread (the
-        // task was queued by `spawn` or `wake` on this thread), not reentrant: the invariant of `MinTask`.
-        let slot = unsafe { &mut *(*task_ptr).future.get() };
+        // SAFETY: `waker` owns a reference to the task for as long as this borrow lives.
+        let task = unsafe { &*task_ptr };
+        let mut slot = task
+            .future
+            .try_borrow_mut()
+            .expect("min_runtime: block_on called from inside a task");
         if let Some(future) = slot.as_mut() {
             if future
                 .as_mut()
@@ -140,6 +153,13 @@ fn turn() {
     WOKEN.with(|w| *w.borrow_mut() = woken);
 }
 
+/// Which half of a source an operation uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Read,
+    Write,
+}
+
 struct Source {
     readable: Cell<bool>,
     writable: Cell<bool>,
@@ -182,12 +202,12 @@ impl MinStream {
         MinStream { io, token }
     }
 
-    /// Runs `op` if `direction` is ready; on `WouldBlock` or a short transfer, clears the flag (and on
-    /// `WouldBlock` parks the waker and looks once more, as an event may have come in between).
+    /// Runs `op` if `direction` is ready. On `WouldBlock` clears the flag and, on the next pass, parks the
+    /// waker; on a transfer shorter than `len` clears the flag and returns it (the next call parks).
     fn poll_op(
         &mut self,
         cx: &mut Context<'_>,
-        write: bool,
+        direction: Direction,
         len: usize,
         mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<usize>,
     ) -> TaskPoll<io::Result<usize>> {
@@ -195,7 +215,7 @@ impl MinStream {
             let ready = SOURCES.with(|s| {
                 let mut sources = s.borrow_mut();
                 let source = &mut sources[self.token];
-                let (flag, waiter) = if write {
+                let (flag, waiter) = if direction == Direction::Write {
                     (&source.writable, &mut source.writer)
                 } else {
                     (&source.readable, &mut source.reader)
@@ -214,21 +234,21 @@ impl MinStream {
             match op(&mut self.io) {
                 Ok(n) => {
                     if n < len {
-                        self.clear(write);
+                        self.clear(direction);
                     }
                     return TaskPoll::Ready(Ok(n));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(write),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(direction),
                 Err(e) => return TaskPoll::Ready(Err(e)),
             }
         }
     }
 
-    fn clear(&self, write: bool) {
+    fn clear(&self, direction: Direction) {
         SOURCES.with(|s| {
             let sources = s.borrow();
             let source = &sources[self.token];
-            if write {
+            if direction == Direction::Write {
                 source.writable.set(false);
             } else {
                 source.readable.set(false);
@@ -244,7 +264,8 @@ impl AsyncRead for MinStream {
         buf: &mut [u8],
     ) -> TaskPoll<io::Result<usize>> {
         let len = buf.len();
-        self.get_mut().poll_op(cx, false, len, |io| io.read(buf))
+        self.get_mut()
+            .poll_op(cx, Direction::Read, len, |io| io.read(buf))
     }
 }
 
@@ -255,7 +276,7 @@ impl AsyncWrite for MinStream {
         buf: &[u8],
     ) -> TaskPoll<io::Result<usize>> {
         self.get_mut()
-            .poll_op(cx, true, buf.len(), |io| io.write(buf))
+            .poll_op(cx, Direction::Write, buf.len(), |io| io.write(buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> TaskPoll<io::Result<()>> {

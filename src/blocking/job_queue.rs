@@ -4,14 +4,16 @@
 //! timeout wrapped around many `spawn_blocking` calls can cancel thousands of queued jobs at once: a scan
 //! per cancel would make that quadratic under the pool's lock. So every pushed job gets the next sequence
 //! number and sits at `slots[seq - first]`; `index` finds a task's number; a removed job leaves `None`
-//! behind, which pops skip. Ends are trimmed of `None`s at once, so the `slots` never hold more entries
-//! than were pushed since the oldest job still queued.
+//! behind, which pops skip. Every pop and removal trims both ends of `None`s, so the `slots` run from the
+//! oldest queued job to the newest.
 
 use crate::task::{Notified, RawTask, TaskId};
 use std::collections::{HashMap, VecDeque};
 
 #[derive(Default)]
 pub(super) struct JobQueue {
+    /// Queued jobs, and `None` where one was removed. Never a `None` at either end (`trim` runs after every
+    /// pop and removal), so a pop from an end takes a job at once.
     slots: VecDeque<Option<Notified>>,
     /// The sequence number of `slots[0]`.
     first: u64,
@@ -36,25 +38,19 @@ impl JobQueue {
 
     /// The oldest job.
     pub(super) fn pop_front(&mut self) -> Option<Notified> {
-        while let Some(slot) = self.slots.pop_front() {
-            self.first += 1;
-            if let Some(job) = slot {
-                self.index.remove(&job.task().id());
-                return Some(job);
-            }
-        }
-        None
+        let job = self.slots.pop_front()??;
+        self.first += 1;
+        self.index.remove(&job.task().id());
+        self.trim();
+        Some(job)
     }
 
     /// The newest job (taken back by a `spawn` that could start no thread to run it).
     pub(super) fn pop_back(&mut self) -> Option<Notified> {
-        while let Some(slot) = self.slots.pop_back() {
-            if let Some(job) = slot {
-                self.index.remove(&job.task().id());
-                return Some(job);
-            }
-        }
-        None
+        let job = self.slots.pop_back()??;
+        self.index.remove(&job.task().id());
+        self.trim();
+        Some(job)
     }
 
     /// Takes `task`'s job out of the queue, wherever it is; `None` if it is not queued (a thread took it).
@@ -62,6 +58,12 @@ impl JobQueue {
         let seq = self.index.remove(&task.id())?;
         let job = self.slots[(seq - self.first) as usize].take();
         debug_assert!(job.is_some(), "the index points at a live job");
+        self.trim();
+        job
+    }
+
+    /// Drops the `None`s at both ends, so that each end is a queued job (or the queue is empty).
+    fn trim(&mut self) {
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();
             self.first += 1;
@@ -69,7 +71,6 @@ impl JobQueue {
         while let Some(None) = self.slots.back() {
             self.slots.pop_back();
         }
-        job
     }
 
     /// Empties the queue (shutdown), oldest first.

@@ -14,9 +14,9 @@
 //!
 //! Cancellation of a queued job comes in through `Schedule::cancel_requested`: the job's `Notified` is taken
 //! out of the queue (in O(1): `job_queue.rs`) and run on the cancelling thread, which sees the task
-//! cancelled and drops the closure without calling it. Shutdown closes `owned` (cancelling every job: queued ones are dropped unrun, running
-//! ones will have their result discarded), drains the queue, wakes idle threads so they exit, and waits for
-//! busy threads up to a deadline.
+//! cancelled and drops the closure without calling it. Shutdown closes `owned` (cancelling every job:
+//! queued ones are dropped unrun, running ones will have their result discarded), drains the queue, wakes
+//! idle threads so they exit, and waits for busy threads up to a deadline.
 
 use super::job_queue::JobQueue;
 use crate::runtime::context;

@@ -6,15 +6,16 @@
 
 use super::*;
 use loom::future::block_on;
-use loom::sync::atomic::AtomicUsize as Bytes;
+use loom::sync::atomic::AtomicUsize as QueuedBytes;
 use loom::sync::Arc;
 use loom::thread;
 use std::future::poll_fn;
 use std::sync::atomic::Ordering::SeqCst;
 
-/// Runs a model with at most 4 preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise: unbounded, the
-/// task's retry loop and the spurious wake-ups `block_on` explores make these models run for tens of
-/// minutes; 4 covers every interleaving of the few steps that race here (a clear, a registration, an edge).
+/// Runs a model with at most 4 preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise (the short CI run
+/// uses 2): unbounded, the task's retry loop and the spurious wake-ups `block_on` explores make these models
+/// run for tens of minutes. A bound of 2 already reaches the interleavings that break either guard of the
+/// protocol (the re-check under the lock, the tick test of the clear); 4 gives a wider margin.
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -25,7 +26,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 
 /// The reactor's part: queue `n` bytes, then report the edge and wake what it collected (after the slot's
 /// lock is released, as `ReactorRegistry::dispatch` does).
-fn deliver(slot: &IoSlot, bytes: &Bytes, n: usize, flags: libc::c_int) {
+fn deliver(slot: &IoSlot, bytes: &QueuedBytes, n: usize, flags: libc::c_int) {
     bytes.fetch_add(n, SeqCst);
     let mut to_wake = Vec::new();
     slot.set_readiness(flags as u32, &mut to_wake);
@@ -33,7 +34,7 @@ fn deliver(slot: &IoSlot, bytes: &Bytes, n: usize, flags: libc::c_int) {
 }
 
 /// The task's part: read until `want` bytes came, parking on the slot whenever the "socket" is empty.
-async fn read_until(slot: &IoSlot, bytes: &Bytes, want: usize) {
+async fn read_until(slot: &IoSlot, bytes: &QueuedBytes, want: usize) {
     let mut got = 0;
     poll_fn(|cx| loop {
         let event = match slot.poll_ready(cx, Direction::Read) {
@@ -57,7 +58,7 @@ async fn read_until(slot: &IoSlot, bytes: &Bytes, want: usize) {
 fn a_clear_racing_a_new_event_never_loses_it() {
     model(|| {
         let slot = Arc::new(IoSlot::new());
-        let bytes = Arc::new(Bytes::new(0));
+        let bytes = Arc::new(QueuedBytes::new(0));
         // The earlier event: readable, nothing queued any more.
         slot.set_readiness(libc::EPOLLIN as u32, &mut Vec::new());
         let reactor = {
@@ -75,7 +76,7 @@ fn a_clear_racing_a_new_event_never_loses_it() {
 fn two_events_from_two_threads_both_reach_the_task() {
     model(|| {
         let slot = Arc::new(IoSlot::new());
-        let bytes = Arc::new(Bytes::new(0));
+        let bytes = Arc::new(QueuedBytes::new(0));
         let dispatchers: Vec<_> = (0..2)
             .map(|_| {
                 let (slot, bytes) = (slot.clone(), bytes.clone());
@@ -83,8 +84,8 @@ fn two_events_from_two_threads_both_reach_the_task() {
             })
             .collect();
         block_on(read_until(&slot, &bytes, 2));
-        for d in dispatchers {
-            d.join().unwrap();
+        for dispatcher in dispatchers {
+            dispatcher.join().unwrap();
         }
     });
 }
@@ -96,7 +97,7 @@ fn two_events_from_two_threads_both_reach_the_task() {
 fn directions_do_not_steal_each_other() {
     model(|| {
         let slot = Arc::new(IoSlot::new());
-        let bytes = Arc::new(Bytes::new(0));
+        let bytes = Arc::new(QueuedBytes::new(0));
         let writer_edge = {
             let slot = slot.clone();
             thread::spawn(move || {

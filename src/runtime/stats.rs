@@ -248,11 +248,12 @@ impl Drop for HomeGuard {
 
 /// A snapshot of a runtime's counters (`Runtime::stats`, `Handle::stats`).
 ///
-/// Counters only grow; [`WorkerStats::since`] subtracts two snapshots to measure an interval. Gauges (queue depths) are what they
-/// were when the snapshot was taken. The snapshot is not atomic across counters, nor with task state: a
-/// task may show as spawned in one worker and not yet completed in another, and a thread that sees a task
-/// done (`is_done()`) without having been woken by it may read the stats just before its count lands. An
-/// awaiter woken by the task's completion finds it counted.
+/// Counters only grow; [`WorkerStats::since`] subtracts two snapshots to measure an interval. Gauges (queue
+/// depths) are what they were when the snapshot was taken. The snapshot is not atomic across counters, nor
+/// with task state: a task may show as spawned in one worker and not yet completed in another, a spawn that
+/// races with shutdown (refused, so cancelled at once) counts its `cancelled` a moment before its
+/// `spawned`, and a thread that sees a task done (`is_done()`) without having been woken by it may read the
+/// stats just before its count lands. An awaiter woken by the task's completion finds it counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuntimeStats {
     /// One entry per worker thread (the current-thread flavour has one: the thread running `block_on`).

@@ -144,8 +144,8 @@ impl UnixDatagram {
         self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))
     }
 
-    /// Reads the next message from the connected peer without taking it off the queue: the next `recv`
-    /// returns the same message. Waits until one arrives; returns the length copied.
+    /// Reads the next queued message without taking it off the queue: the next `recv` returns the same
+    /// message. Waits until one arrives; returns the length copied.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_peek(cx, buf)).await
     }

@@ -123,8 +123,8 @@ impl UnixStream {
         split::into_split(self)
     }
 
-    /// Reads without consuming: the next read returns the same bytes. Waits until data (or end of stream,
-    /// which gives 0) is there.
+    /// Reads without consuming: the next read returns the same bytes. Waits until data is there, or the
+    /// end of stream, which gives 0 (as does an empty `buf`, at once).
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         std::future::poll_fn(|cx| self.poll_peek(cx, buf)).await
     }
