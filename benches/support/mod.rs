@@ -99,6 +99,18 @@ impl FerrioRt {
         }
     }
 
+    /// `ferrio_w{n}`: the multi-thread flavour with `n` workers (the scaling bench).
+    pub fn with_workers(n: usize) -> FerrioRt {
+        let rt = ferrio::Runtime::builder()
+            .worker_threads(n)
+            .build()
+            .expect("build ferrio multi-thread runtime");
+        FerrioRt {
+            rt,
+            id: Box::leak(format!("ferrio_w{n}").into_boxed_str()),
+        }
+    }
+
     /// `ferrio_ct`: the current-thread flavour.
     pub fn current_thread() -> FerrioRt {
         let rt = ferrio::Runtime::builder()
@@ -167,6 +179,19 @@ impl TokioRt {
             .build()
             .expect("build tokio multi-thread runtime");
         TokioRt { rt, id: "tokio_mt" }
+    }
+
+    /// `tokio_w{n}`: `multi_thread` with `n` workers, `enable_all` (the scaling bench).
+    pub fn with_workers(n: usize) -> TokioRt {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()
+            .expect("build tokio multi-thread runtime");
+        TokioRt {
+            rt,
+            id: Box::leak(format!("tokio_w{n}").into_boxed_str()),
+        }
     }
 
     /// `tokio_ct`: `current_thread`, `enable_all`.
