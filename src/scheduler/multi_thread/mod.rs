@@ -1,7 +1,8 @@
 //! The multi-thread work-stealing scheduler: state shared by all workers, and how a task gets scheduled.
 //!
-//! Files: `queue.rs` (each worker's ring), `idle.rs` (who sleeps, who searches), `park.rs` (how a worker
-//! sleeps: in the reactor or on a condvar), `worker.rs` (the worker loop: run, steal, park).
+//! Files: `queue.rs` (each worker's ring), `inject.rs` (the global queue), `idle.rs` (who sleeps, who
+//! searches), `park.rs` (how a worker sleeps: in the reactor or on a condvar), `worker.rs` (the worker loop:
+//! run, steal, park).
 //!
 //! Where a woken task goes:
 //! - woken on one of this runtime's workers, while that worker runs a task: into the worker's LIFO slot
@@ -13,11 +14,12 @@
 //! - from anywhere else (a thread that is not one of this runtime's workers): the global injection queue,
 //!   then one sleeping worker is woken if nobody is searching.
 //!
-//! The injection queue is crossbeam-queue's `SegQueue`: lock-free for the one-at-a-time pushes of foreign
-//! threads and wakes; the ring overflow pushes its half-ring batch into it item by item (one claim on the
-//! ring, then lock-free pushes), which measured well enough not to justify an intrusive list (BENCHMARKS.md).
+//! The injection queue (`inject.rs`) is a `VecDeque` behind a spin lock: foreign pushes take the lock once
+//! each, and the ring overflow's half-ring batch goes in, and a worker's fair share comes back out, under
+//! one lock per batch (a lock-free `SegQueue` paid per task each way: BENCHMARKS.md, "scaling").
 
 mod idle;
+mod inject;
 mod park;
 mod queue;
 mod worker;
@@ -29,8 +31,8 @@ use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{Tracer, WakeKind};
 use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
 use crate::time::TimeDriver;
-use crossbeam_queue::SegQueue;
 use idle::Idle;
+use inject::InjectQueue;
 use park::Parker;
 use queue::Stealer;
 use std::future::Future;
@@ -66,7 +68,7 @@ pub(crate) const MAX_LIFO_POLLS_PER_TICK: usize = 3;
 #[repr(align(128))]
 pub(crate) struct Shared {
     remotes: Box<[Remote]>,
-    inject: SegQueue<Notified>,
+    inject: InjectQueue,
     idle: Idle,
     reactor: Mutex<Reactor>,
     pub(crate) registry: Arc<ReactorRegistry>,
@@ -131,7 +133,7 @@ impl Shared {
         let time = TimeDriver::new(&registry, num_workers, config.runtime_id)?;
         let shared = Arc::new(Shared {
             remotes,
-            inject: SegQueue::new(),
+            inject: InjectQueue::new(),
             idle: Idle::new(num_workers),
             reactor: Mutex::new(reactor),
             registry,
@@ -216,9 +218,7 @@ impl Shared {
     }
 
     fn push_overflow(&self, batch: Vec<Notified>) {
-        for task in batch {
-            self.inject.push(task);
-        }
+        self.inject.push_batch(batch);
         // A full ring is a real pile-up: get help now rather than after the current poll.
         self.notify_parked_local();
     }

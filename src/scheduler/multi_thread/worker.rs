@@ -68,6 +68,9 @@ struct Core {
     rng: u32,
     /// Last poll count seen per victim, to tell a stuck worker's LIFO slot from a busy one's.
     seen_polls: Box<[u64]>,
+    /// Room for the tasks `take_global_share` moves from the global queue into the ring (kept, so that
+    /// taking a share does not allocate).
+    global_share: Vec<Notified>,
 }
 
 /// Starts one thread per local queue.
@@ -131,6 +134,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         notify_after_poll: false,
         rng: (index as u32).wrapping_mul(0x9E37_79B9) | 1,
         seen_polls: vec![u64::MAX; shared.num_workers()].into_boxed_slice(),
+        global_share: Vec::with_capacity(CAPACITY / 2),
     });
     while !shared.is_shutdown() {
         core.tick = core.tick.wrapping_add(1);
@@ -283,20 +287,19 @@ impl WorkerContext {
     /// room) into the ring.
     fn take_global_share(&self, core: &mut Core) -> Option<Notified> {
         let shared = &self.shared;
-        let first = shared.inject.pop()?;
         let room = CAPACITY - core.queue.len().min(CAPACITY);
-        let share = (shared.inject.len() / shared.num_workers())
-            .min(CAPACITY / 2)
-            .min(room);
-        for _ in 0..share {
-            match shared.inject.pop() {
-                Some(task) => core
-                    .queue
-                    .push_back(task, &|batch| shared.push_overflow(batch)),
-                None => break,
-            }
+        let workers = shared.num_workers();
+        // One lock for the task and its share; the share is pushed into the ring after the lock is
+        // released (it fits: at most `room`, so no overflow pushes back into the queue).
+        let first = shared.inject.pop_share(
+            |left| (left / workers).min(CAPACITY / 2).min(room),
+            &mut core.global_share,
+        );
+        for task in core.global_share.drain(..) {
+            core.queue
+                .push_back(task, &|batch| shared.push_overflow(batch));
         }
-        Some(first)
+        first
     }
 
     fn steal(&self, core: &mut Core) -> Option<Notified> {
