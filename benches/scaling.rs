@@ -3,7 +3,7 @@
 //!
 //! Workloads (one criterion group each; ids `ferrio_w{n}` and `tokio_w{n}`):
 //! - `scaling/cpu_segments`: a root task spawns 1,024 tasks; each runs 8 segments of fixed busy work
-//!   (~2 us: 2,000 steps of a xorshift generator) with a `yield_now` between them. Throughput in segments:
+//!   (~3 us on this project's VM: 2,000 steps of a xorshift generator) with a `yield_now` between them. Throughput in segments:
 //!   ideal scaling divides the time by the worker count, up to the machine's cores.
 //! - `scaling/spawn_fanout`: a root task spawns 64 tasks, each of which spawns 256 empty tasks (16,384):
 //!   spawning from every worker at once, the local queues overflowing and being stolen from.
@@ -31,7 +31,7 @@ const FANOUT_CHILDREN: usize = 256;
 const YIELD_TASKS: usize = 512;
 const YIELDS_PER_TASK: usize = 200;
 
-/// ~2 us of work the optimiser cannot remove.
+/// ~3 us of work (on this project's VM) that the optimiser cannot remove.
 fn busy_segment(seed: u32) -> u32 {
     let mut x = seed | 1;
     for _ in 0..STEPS_PER_SEGMENT {
