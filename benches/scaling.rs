@@ -2,12 +2,13 @@
 //! workers on workloads that have parallelism to give, in the same criterion groups so the ratio is honest.
 //!
 //! Workloads (one criterion group each; ids `ferrio_w{n}` and `tokio_w{n}`):
-//! - `scaling/cpu_segments`: a root task spawns 1,024 tasks; each runs 8 segments of fixed busy work
-//!   (~3 us on this project's VM: 2,000 steps of a xorshift generator) with a `yield_now` between them. Throughput in segments:
-//!   ideal scaling divides the time by the worker count, up to the machine's cores.
+//! - `scaling/cpu_segments`: a root task spawns 1,024 tasks; each runs 8 segments of fixed busy work (~3 us
+//!   on this project's VM: 2,000 steps of a xorshift generator) with a `yield_now` between them.
+//!   Throughput in segments: ideal scaling divides the time by the worker count, up to the machine's cores.
 //! - `scaling/spawn_fanout`: a root task spawns 64 tasks, each of which spawns 256 empty tasks (16,384):
 //!   spawning from every worker at once, the local queues overflowing and being stolen from.
-//! - `scaling/yield_many`: 512 tasks yielding 200 times each, spread over the workers by stealing.
+//! - `scaling/yield_many`: 512 tasks yielding 200 times each: more runnable tasks than one ring holds, so
+//!   rings overflow into the global queue and take shares back; spread over the workers by stealing.
 //!
 //! Worker counts come from `FERRIO_SCALING_WORKERS` (comma-separated, default `1,2,4,8,16`); counts above
 //! the machine's available parallelism are skipped unless `FERRIO_SCALING_OVERSUBSCRIBE=1`, since a
