@@ -176,30 +176,43 @@ mod tests {
 #[cfg(all(test, ferrio_loom))]
 mod loom_tests {
     use super::*;
-    use loom::sync::atomic::AtomicBool;
+    use crate::scheduler::multi_thread::inject::InjectQueue;
+    use crate::task::testing::{counting_task, NoopScheduler};
     use loom::sync::Arc;
     use loom::thread;
 
-    /// Injector hand-off: a task pushed to the global queue while the last searcher parks is never
-    /// stranded: either the pusher picks a sleeper to wake, or the parking searcher's re-check sees it.
+    /// Injector hand-off: a task pushed to the real global queue (`InjectQueue`, whose length is a plain
+    /// release store) while the last searcher parks is never stranded: either the pusher picks a sleeper
+    /// to wake, or the parking searcher's re-check sees the queue non-empty. Once for a foreign thread's
+    /// single push, once for a ring overflow's batch push; both are followed by `notify_parked`.
     #[test]
     fn push_racing_the_last_searcher_is_never_stranded() {
-        loom::model(|| {
-            let idle = Arc::new(Idle::new(2));
-            // Worker 1 sleeps; worker 0 is the only searcher.
-            assert!(!idle.transition_worker_to_parked(1, false));
-            assert!(idle.transition_worker_to_searching());
-            let queued = Arc::new(AtomicBool::new(false));
-            let (idle2, queued2) = (idle.clone(), queued.clone());
-            let pusher = thread::spawn(move || {
-                queued2.store(true, SeqCst);
-                idle2.worker_to_notify().is_some()
+        for batch in [false, true] {
+            loom::model(move || {
+                let idle = Arc::new(Idle::new(2));
+                let queue = Arc::new(InjectQueue::new());
+                // Worker 1 sleeps; worker 0 is the only searcher.
+                assert!(!idle.transition_worker_to_parked(1, false));
+                assert!(idle.transition_worker_to_searching());
+                let (mut tasks, _) = counting_task::<NoopScheduler>(1);
+                let (idle2, queue2) = (idle.clone(), queue.clone());
+                let pusher = thread::spawn(move || {
+                    if batch {
+                        queue2.push_batch(tasks);
+                    } else {
+                        queue2.push(tasks.pop().unwrap());
+                    }
+                    idle2.worker_to_notify().is_some()
+                });
+                let last = idle.transition_worker_to_parked(0, true);
+                let rechecked = last && !queue.is_empty();
+                let woke = pusher.join().unwrap();
+                assert!(
+                    woke || rechecked,
+                    "a queued task woke nobody (batch: {batch})"
+                );
             });
-            let last = idle.transition_worker_to_parked(0, true);
-            let rechecked = last && queued.load(SeqCst);
-            let woke = pusher.join().unwrap();
-            assert!(woke || rechecked, "a queued task woke nobody");
-        });
+        }
     }
 
     /// Reactor hand-off: a worker back from the reactor takes itself off the sleeper list and wakes one

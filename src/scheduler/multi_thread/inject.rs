@@ -10,9 +10,16 @@
 //! spend most of its time in the queue (BENCHMARKS.md, "scaling").
 //!
 //! Ordering: pushes store the new length (release) before unlocking; a reader that sees 0 may miss a push
-//! in flight, as with any queue. The scheduler's no-lost-wake-up rule does not rest on this load alone: a
-//! pusher follows its push with `Idle`'s sequentially consistent read-modify-write, which the parking worker
-//! also makes before its last look (`multi_thread/idle.rs`).
+//! in flight, as with any queue. What keeps a pushed task from being stranded with every worker asleep is
+//! not this load alone: every pusher then makes a read-modify-write on `Idle`'s state word
+//! (`notify_parked`), and a worker about to sleep makes one too before its last look at the queue; two
+//! read-modify-writes of one word are ordered, so one of the two sees the other's side (loom model in
+//! `idle.rs`). At shutdown, a `SeqCst` fence on each side does the same job (`Shared::push_remote`,
+//! `Shared::shutdown_tasks`).
+//!
+//! The queue sits on cache lines of its own (`repr(align(128))`): pushes and shares write it, and the
+//! fields beside it in `Shared` are read by every worker all the time. A queue that empties after a burst
+//! gives its buffer back (above `KEEP_CAPACITY`), freed after the lock is released.
 
 use crate::loom::AtomicUsize;
 use crate::spin_lock::SpinLock;
@@ -20,6 +27,10 @@ use crate::task::Notified;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Acquire, Release};
 
+/// A buffer this large or smaller is kept when the queue empties; a larger one is freed.
+const KEEP_CAPACITY: usize = 4096;
+
+#[repr(align(128))]
 pub(crate) struct InjectQueue {
     tasks: SpinLock<VecDeque<Notified>>,
     /// `tasks.len()`, stored under the lock after every change; read without it.
@@ -49,11 +60,13 @@ impl InjectQueue {
         self.len.store(tasks.len(), Release);
     }
 
-    /// Queues a whole batch under one lock.
-    pub(crate) fn push_batch(&self, batch: Vec<Notified>) {
+    /// Queues a whole batch under one lock (the batch's buffer is freed after it).
+    pub(crate) fn push_batch(&self, mut batch: Vec<Notified>) {
         let mut tasks = self.tasks.lock();
-        tasks.extend(batch);
+        tasks.extend(batch.drain(..));
         self.len.store(tasks.len(), Release);
+        drop(tasks);
+        drop(batch);
     }
 
     pub(crate) fn pop(&self) -> Option<Notified> {
@@ -63,6 +76,9 @@ impl InjectQueue {
         let mut tasks = self.tasks.lock();
         let task = tasks.pop_front();
         self.len.store(tasks.len(), Release);
+        let spare = Self::spare_buffer(&mut tasks);
+        drop(tasks);
+        drop(spare);
         task
     }
 
@@ -81,7 +97,16 @@ impl InjectQueue {
         let n = share(tasks.len()).min(tasks.len());
         out.extend(tasks.drain(..n));
         self.len.store(tasks.len(), Release);
+        let spare = Self::spare_buffer(&mut tasks);
+        drop(tasks);
+        drop(spare);
         Some(first)
+    }
+
+    /// An emptied queue's buffer, if it is larger than `KEEP_CAPACITY`, to be freed by the caller once the
+    /// lock is released.
+    fn spare_buffer(tasks: &mut VecDeque<Notified>) -> Option<VecDeque<Notified>> {
+        (tasks.is_empty() && tasks.capacity() > KEEP_CAPACITY).then(|| std::mem::take(tasks))
     }
 }
 

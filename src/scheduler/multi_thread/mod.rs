@@ -219,8 +219,11 @@ impl Shared {
 
     fn push_overflow(&self, batch: Vec<Notified>) {
         self.inject.push_batch(batch);
-        // A full ring is a real pile-up: get help now rather than after the current poll.
-        self.notify_parked_local();
+        // A full ring is a real pile-up: get help now rather than after the current poll. The full check
+        // (`notify_parked`, a read-modify-write on `Idle`'s word), not the local one's plain load: the
+        // queue's length is a plain store, and a store then a load on another word could both miss a
+        // worker that is parking at that moment (one read-modify-write per 129 tasks).
+        self.notify_parked();
     }
 
     /// Wakes one sleeping worker if no worker is searching.
@@ -294,6 +297,9 @@ impl Shared {
         self.owned.close_and_shutdown_all();
         self.time.shutdown();
         self.registry.shutdown();
+        // Pairs with the fence in `push_remote`: a pusher that saw the list open pushed before this drain
+        // looks (the queue's empty check is a plain load, with no fence of its own).
+        std::sync::atomic::fence(SeqCst);
         while let Some(task) = self.inject.pop() {
             drop(task);
         }

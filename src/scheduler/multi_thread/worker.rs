@@ -290,7 +290,8 @@ impl WorkerContext {
         let room = CAPACITY - core.queue.len().min(CAPACITY);
         let workers = shared.num_workers();
         // One lock for the task and its share; the share is pushed into the ring after the lock is
-        // released (it fits: at most `room`, so no overflow pushes back into the queue).
+        // released. It normally fits (at most `room`); while a stealer is taking from this ring, `room`
+        // overstates the free slots and the excess goes back to the global queue, one task at a time.
         let first = shared.inject.pop_share(
             |left| (left / workers).min(CAPACITY / 2).min(room),
             &mut core.global_share,
