@@ -19,6 +19,7 @@
 mod support;
 
 use criterion::Throughput;
+use std::future::Future;
 use std::hint::black_box;
 use support::{
     set_current, start_watchdog, wait_done, BenchRuntime, FerrioRt, Latch, Spawner, TokioRt, Watch,
@@ -43,26 +44,38 @@ fn busy_segment(seed: u32) -> u32 {
     black_box(x)
 }
 
-fn cpu_segments<R: BenchRuntime>(rt: &R) {
+/// One iteration of a workload of `n` independent tasks: a root task spawns them (`task(i, spawner)`
+/// makes task `i`'s body), and the iteration ends when every one has finished.
+fn root_spawns<R, F>(rt: &R, n: usize, task: fn(usize, R::Spawner) -> F)
+where
+    R: BenchRuntime,
+    F: Future<Output = ()> + Send + 'static,
+{
     let s = rt.spawner();
-    let (latch, rx) = Latch::new(CPU_TASKS);
+    let (latch, rx) = Latch::new(n);
     rt.block_on(async move {
         let inner = s.clone();
         s.spawn(async move {
-            for i in 0..CPU_TASKS {
-                let (latch, task_spawner) = (latch.clone(), inner.clone());
+            for i in 0..n {
+                let (latch, body) = (latch.clone(), task(i, inner.clone()));
                 inner.spawn(async move {
-                    let mut x = i as u32;
-                    for _ in 0..SEGMENTS_PER_TASK {
-                        x = busy_segment(x);
-                        task_spawner.yield_now().await;
-                    }
-                    black_box(x);
+                    body.await;
                     latch.count_down();
                 });
             }
         });
         wait_done(rx).await;
+    });
+}
+
+fn cpu_segments<R: BenchRuntime>(rt: &R) {
+    root_spawns(rt, CPU_TASKS, |i, spawner| async move {
+        let mut x = i as u32;
+        for _ in 0..SEGMENTS_PER_TASK {
+            x = busy_segment(x);
+            spawner.yield_now().await;
+        }
+        black_box(x);
     });
 }
 
@@ -87,22 +100,10 @@ fn spawn_fanout<R: BenchRuntime>(rt: &R) {
 }
 
 fn yield_many<R: BenchRuntime>(rt: &R) {
-    let s = rt.spawner();
-    let (latch, rx) = Latch::new(YIELD_TASKS);
-    rt.block_on(async move {
-        let inner = s.clone();
-        s.spawn(async move {
-            for _ in 0..YIELD_TASKS {
-                let (latch, task_spawner) = (latch.clone(), inner.clone());
-                inner.spawn(async move {
-                    for _ in 0..YIELDS_PER_TASK {
-                        task_spawner.yield_now().await;
-                    }
-                    latch.count_down();
-                });
-            }
-        });
-        wait_done(rx).await;
+    root_spawns(rt, YIELD_TASKS, |_, spawner| async move {
+        for _ in 0..YIELDS_PER_TASK {
+            spawner.yield_now().await;
+        }
     });
 }
 
