@@ -101,6 +101,20 @@ fn max_blocking_threads_bounds_concurrency_and_queues_fifo() {
     }
 }
 
+/// Runs a job that holds a pool thread until the returned sender sends, and returns once it has started
+/// (with `max_blocking_threads(1)`, every later job waits in the queue). The job then returns `value`.
+fn occupy_a_pool_thread<T: Send + 'static>(value: T) -> (ferrio::Task<T>, mpsc::Sender<()>) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let job = ferrio::spawn_blocking(move || {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        value
+    });
+    started_rx.recv().unwrap();
+    (job, release_tx)
+}
+
 #[test]
 fn cancel_before_start_never_runs_the_closure() {
     for flavor in Flavor::ALL {
@@ -108,14 +122,7 @@ fn cancel_before_start_never_runs_the_closure() {
         let drops = DropCounter::new();
         let ran = Arc::new(AtomicBool::new(false));
         rt.block_on(async {
-            let (started_tx, started_rx) = mpsc::channel();
-            let (release_tx, release_rx) = mpsc::channel::<()>();
-            let blocker = ferrio::spawn_blocking(move || {
-                started_tx.send(()).unwrap();
-                release_rx.recv().unwrap();
-                "blocker"
-            });
-            started_rx.recv().unwrap();
+            let (blocker, release_tx) = occupy_a_pool_thread("blocker");
             // The only pool thread is busy: this job waits in the queue.
             let guard = drops.guard();
             let ran2 = ran.clone();
@@ -157,13 +164,7 @@ fn cancelling_many_queued_jobs_keeps_the_others_in_order() {
         let rt = flavor.builder().max_blocking_threads(1).build().unwrap();
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         rt.block_on(async {
-            let (started_tx, started_rx) = mpsc::channel();
-            let (release_tx, release_rx) = mpsc::channel::<()>();
-            let blocker = ferrio::spawn_blocking(move || {
-                started_tx.send(()).unwrap();
-                release_rx.recv().unwrap();
-            });
-            started_rx.recv().unwrap();
+            let (blocker, release_tx) = occupy_a_pool_thread(());
             let jobs: Vec<_> = (0..1000)
                 .map(|i| {
                     let order = order.clone();
