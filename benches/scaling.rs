@@ -33,7 +33,10 @@ const FANOUT_CHILDREN: usize = 256;
 const YIELD_TASKS: usize = 512;
 const YIELDS_PER_TASK: usize = 200;
 
-/// ~3 us of work (on this project's VM) that the optimiser cannot remove.
+/// ~3 us of work (on this project's VM) that the optimiser cannot remove. Never inlined, so that both
+/// runtimes run the very same machine code for it (inlined into each runtime's poll path, its loop was
+/// placed and aligned differently per runtime).
+#[inline(never)]
 fn busy_segment(seed: u32) -> u32 {
     let mut x = seed | 1;
     for _ in 0..STEPS_PER_SEGMENT {
