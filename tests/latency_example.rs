@@ -68,14 +68,8 @@ struct Run {
 /// Runs `cmd` with its output captured; fails the test if it cannot run or runs longer than `limit`.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Run {
     let finished = process::run_bounded(cmd, limit);
-    let status = finished.status.unwrap_or_else(|why| {
-        panic!(
-            "{cmd:?}: {why}; stdout:\n{}\nstderr:\n{}",
-            finished.stdout, finished.stderr
-        )
-    });
     Run {
-        status,
+        status: finished.exit_status(cmd),
         stdout: finished.stdout,
         stderr: finished.stderr,
     }

@@ -53,14 +53,8 @@ pub fn example(name: &str) -> PathBuf {
 /// `limit`.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     let finished = process::run_bounded(cmd, limit);
-    let status = finished.status.unwrap_or_else(|why| {
-        panic!(
-            "{cmd:?}: {why}; its output:\n{}\n{}",
-            finished.stdout, finished.stderr
-        )
-    });
     Output {
-        status,
+        status: finished.exit_status(cmd),
         stdout: finished.stdout.into_bytes(),
         stderr: finished.stderr.into_bytes(),
     }

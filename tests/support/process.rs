@@ -101,6 +101,18 @@ impl Finished {
         matches!(&self.status, Ok(s) if s.success())
     }
 
+    /// The exit status; fails the test, with the output so far, if there is none (the command could not
+    /// start, or was killed at its deadline).
+    pub fn exit_status(&self, cmd: &Command) -> ExitStatus {
+        match &self.status {
+            Ok(status) => *status,
+            Err(why) => panic!(
+                "{cmd:?}: {why}; stdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            ),
+        }
+    }
+
     /// The status as text, for failure messages.
     pub fn describe(&self) -> String {
         match &self.status {
