@@ -87,6 +87,9 @@ mod tests {
     use crate::task::testing::NoopScheduler;
     use crate::task::{self, OwnedTasks, Task};
 
+    /// A job and its handle. The tests keep the handles: they hold the tasks alive after a removed or
+    /// popped `Notified` is dropped, so `remove` can be called again with the same task (as a late
+    /// `cancel_requested` would be, by a caller that owns a reference).
     fn job(owned: &OwnedTasks) -> (Task<()>, Notified) {
         let (task, notified) = task::bind(async {}, NoopScheduler, owned);
         (task, notified.expect("the list is open"))
