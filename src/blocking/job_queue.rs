@@ -24,7 +24,7 @@ pub(super) struct JobQueue {
 
 impl JobQueue {
     /// Jobs queued (removed ones not counted).
-    #[cfg(test)]
+    #[cfg(all(test, not(ferrio_loom)))]
     fn len(&self) -> usize {
         self.index.len()
     }

@@ -7,6 +7,7 @@
 pub(crate) mod current_thread;
 pub(crate) mod multi_thread;
 mod observe;
+pub(crate) mod task_refs;
 
 use crate::task::Task;
 use std::future::Future;

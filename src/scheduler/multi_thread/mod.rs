@@ -2,7 +2,7 @@
 //!
 //! Files: `queue.rs` (each worker's ring), `inject.rs` (the global queue), `idle.rs` (who sleeps, who
 //! searches), `park.rs` (how a worker sleeps: in the reactor or on a condvar), `worker.rs` (the worker loop:
-//! run, steal, park).
+//! run, steal, park), `hook.rs` (a task's hook: its calls into this runtime, and its reference on it).
 //!
 //! Where a woken task goes:
 //! - woken on one of this runtime's workers, while that worker runs a task: into the worker's LIFO slot
@@ -18,6 +18,7 @@
 //! each, and the ring overflow's half-ring batch goes in, and a worker's fair share comes back out, under
 //! one lock per batch (a lock-free `SegQueue` paid per task each way: BENCHMARKS.md, "scaling").
 
+mod hook;
 mod idle;
 mod inject;
 mod park;
@@ -29,8 +30,10 @@ use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{Tracer, WakeKind};
-use crate::task::{self, Header, Notified, Outcome, OwnedTasks, RawTask, Schedule, Task, TaskId};
+use crate::scheduler::task_refs::TaskRefs;
+use crate::task::{self, Header, Notified, OwnedTasks, RawTask, Task};
 use crate::time::TimeDriver;
+use hook::TaskHook;
 use idle::Idle;
 use inject::InjectQueue;
 use park::Parker;
@@ -61,10 +64,11 @@ pub(crate) struct Config {
 /// At most this many tasks run from the LIFO slot in a row before it yields to the ring.
 pub(crate) const MAX_LIFO_POLLS_PER_TICK: usize = 3;
 
-/// Everything the workers share. One per runtime, behind an `Arc` that every task's scheduler hook holds.
+/// Everything the workers share. One per runtime, behind an `Arc`. Tasks keep it alive through the task
+/// references of `task_refs` (`hook.rs`), which hold one count on the `Arc` between them.
 ///
-/// Aligned to 128 bytes so the `Arc`'s counters (bumped by every spawn and every task free, on any core)
-/// sit on their own cache lines instead of sharing one with the fields every worker reads.
+/// Aligned to 128 bytes so the `Arc`'s counters (bumped by handles and foreign wakes) sit on their own
+/// cache lines instead of sharing one with the fields every worker reads.
 #[repr(align(128))]
 pub(crate) struct Shared {
     remotes: Box<[Remote]>,
@@ -73,6 +77,8 @@ pub(crate) struct Shared {
     reactor: Mutex<Reactor>,
     pub(crate) registry: Arc<ReactorRegistry>,
     pub(crate) owned: OwnedTasks,
+    /// The references that task hooks hold on this `Shared` (`scheduler/task_refs.rs`).
+    task_refs: TaskRefs,
     /// Never replaced while `Shared` lives: task hooks lend it to the sleeps inside their futures
     /// (`Schedule::time_driver`).
     pub(crate) time: Arc<TimeDriver>,
@@ -138,6 +144,7 @@ impl Shared {
             reactor: Mutex::new(reactor),
             registry,
             owned: OwnedTasks::new(num_workers),
+            task_refs: TaskRefs::new(),
             time,
             blocking,
             stats: RuntimeCounters::new(config.runtime_id, num_workers),
@@ -166,7 +173,7 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified) = task::bind(future, self.clone(), &self.owned);
+        let (task, notified) = task::bind(future, TaskHook::new(self), &self.owned);
         if let Some(notified) = notified {
             self.debug.on_spawn(task.id(), at);
             // Counted where it lands: on the spawning worker's block (index at hand), else the foreign one.
@@ -311,38 +318,6 @@ impl Shared {
     /// Tasks alive on this runtime (a snapshot).
     pub(crate) fn live_tasks(&self) -> usize {
         self.owned.len()
-    }
-}
-
-impl Schedule for Arc<Shared> {
-    fn schedule(&self, task: Notified) {
-        self.schedule_from_hook(task, false);
-    }
-
-    fn yield_task(&self, task: Notified) {
-        self.schedule_from_hook(task, true);
-    }
-
-    fn release(&self, task: RawTask) -> bool {
-        self.owned.remove(task)
-    }
-
-    #[inline]
-    fn task_finished(&self, id: TaskId, outcome: Outcome) {
-        self.stats.record(Event::from(outcome), 1);
-        self.debug.on_finish(id, outcome == Outcome::Panicked);
-    }
-
-    fn unretrieved_panic(&self, id: TaskId, message: Option<String>) {
-        self.debug.unretrieved_panic(id, message);
-    }
-
-    fn budget_spent(&self) {
-        self.stats.record(Event::ForcedYield, 1);
-    }
-
-    fn time_driver(&self) -> Option<&TimeDriver> {
-        Some(&self.time)
     }
 }
 

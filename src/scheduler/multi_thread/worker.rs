@@ -19,6 +19,7 @@
 
 mod reactor_turns;
 
+use super::hook;
 use super::park::Woken;
 use super::queue::{LocalQueue, CAPACITY};
 use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
@@ -26,6 +27,7 @@ use crate::reactor::EventBuffer;
 use crate::runtime::context;
 use crate::runtime::stats::{self, Event};
 use crate::runtime::trace::{self, Record, WakeKind};
+use crate::scheduler::task_refs::RefStash;
 use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
@@ -55,6 +57,8 @@ struct WorkerContext {
     /// recorded (`scheduler/observe.rs`). A copy kept beside the core, which every poll and local wake
     /// already touches, so that with both off they pay one branch on a cached byte.
     observed: bool,
+    /// Task references for the tasks this worker spawns and frees (`hook.rs`); given back when it leaves.
+    ref_stash: RefStash,
 }
 
 /// Worker-owned state.
@@ -102,11 +106,15 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
             self.0.worker_exited();
         }
     }
-    /// Clears `WORKER`; declared after `ctx`, so it runs before `ctx` is dropped (also when unwinding).
-    struct ClearWorker;
-    impl Drop for ClearWorker {
+    /// Clears `WORKER`, then gives the stash back (tasks freed on this thread from then on give theirs back
+    /// one by one); declared after `ctx`, so it runs before `ctx` and its `Arc` are dropped (also when
+    /// unwinding).
+    struct ClearWorker<'a>(&'a WorkerContext);
+    impl Drop for ClearWorker<'_> {
         fn drop(&mut self) {
             WORKER.with(|w| w.set(ptr::null()));
+            let shared = &self.0.shared;
+            hook::settle(shared, self.0.ref_stash.drain(&shared.task_refs));
         }
     }
     let _exit = Exit(&shared);
@@ -120,9 +128,10 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         core: RefCell::new(None),
         events: RefCell::new(EventBuffer::with_capacity(COLLECT_CAPACITY)),
         observed: observe::is_on(&shared.debug, shared.trace.as_ref()),
+        ref_stash: RefStash::new(),
     };
     WORKER.with(|w| w.set(&ctx));
-    let _clear = ClearWorker;
+    let _clear = ClearWorker(&ctx);
     let _stats_home = stats::set_home(shared.config.runtime_id, index);
     shared.time.set_home_wheel(index);
     crate::time::set_timer_slack(shared.config.timer_slack);
@@ -191,6 +200,14 @@ pub(super) fn try_schedule_local(
             None => Err(task),
         }
     })
+}
+
+/// Runs `f` on this thread's task-reference stash if this thread is one of `shared`'s workers (`hook.rs`).
+pub(super) fn with_ref_stash<R>(shared: &Arc<Shared>, f: impl FnOnce(&RefStash) -> R) -> Option<R> {
+    let ptr = WORKER.with(Cell::get);
+    // SAFETY: a non-null `WORKER` points at the live context of this thread's worker (see its doc).
+    let ctx = unsafe { ptr.as_ref() }?;
+    Arc::ptr_eq(&ctx.shared, shared).then(|| f(&ctx.ref_stash))
 }
 
 impl WorkerContext {
