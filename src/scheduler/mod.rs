@@ -113,7 +113,7 @@ impl SchedulerHandle {
 
 #[cfg(all(test, not(ferrio_loom)))]
 mod tests {
-    use super::SchedulerHandle;
+    use super::{current_thread, multi_thread, SchedulerHandle};
     use std::panic::Location;
 
     /// A spawn that loses the race with shutdown (it passed `spawn_at`'s check, then the list closed) is
@@ -154,6 +154,76 @@ mod tests {
                 "current_thread: {current_thread}: {total:?}"
             );
             assert_eq!(total.completed + total.panicked, 0);
+        }
+    }
+
+    /// Tasks spawned on the runtime's own threads take their references from those threads' stashes (more
+    /// than a batch, so they refill). Once the runtime is gone, the stashes must have been given back, and
+    /// the handles that outlive it must keep `Shared` alive, their panics still reported through the hook;
+    /// the last one to go frees it.
+    #[test]
+    fn task_references_keep_shared_alive_until_the_last_task_is_freed() {
+        use crate::scheduler::task_refs::{RefOwner, BATCH};
+        use std::sync::{Arc, Weak};
+
+        enum Flavour {
+            Multi(Weak<multi_thread::Shared>),
+            Current(Weak<current_thread::Shared>),
+        }
+        impl Flavour {
+            /// Task references alive, or `None` once `Shared` is freed.
+            fn task_refs(&self) -> Option<usize> {
+                match self {
+                    Flavour::Multi(weak) => weak.upgrade().map(|s| s.task_refs().count()),
+                    Flavour::Current(weak) => weak.upgrade().map(|s| s.task_refs().count()),
+                }
+            }
+        }
+        for current_thread in [false, true] {
+            let mut builder = crate::Runtime::builder();
+            if current_thread {
+                builder.current_thread();
+            } else {
+                builder.worker_threads(2);
+            }
+            let rt = builder.build().unwrap();
+            let shared = match &rt.handle().inner {
+                SchedulerHandle::MultiThread(shared) => Flavour::Multi(Arc::downgrade(shared)),
+                SchedulerHandle::CurrentThread(shared) => Flavour::Current(Arc::downgrade(shared)),
+            };
+            let mut children: Vec<crate::Task<usize>> = rt
+                .block_on(async {
+                    crate::spawn(async {
+                        let children: Vec<_> = (0..BATCH + 44)
+                            .map(|i| {
+                                crate::spawn(async move {
+                                    assert!(i != 7, "task 7 panics, and nobody reads it");
+                                    i
+                                })
+                            })
+                            .collect();
+                        crate::yield_now().await;
+                        children
+                    })
+                    .await
+                })
+                .unwrap();
+            drop(rt);
+            let context = format!("current_thread: {current_thread}");
+            assert_eq!(
+                shared.task_refs(),
+                Some(children.len()),
+                "{context}: one per cell"
+            );
+            let rest = children.split_off(BATCH / 2);
+            drop(children);
+            assert_eq!(shared.task_refs(), Some(rest.len()), "{context}");
+            drop(rest);
+            assert_eq!(
+                shared.task_refs(),
+                None,
+                "{context}: the last task freed Shared"
+            );
         }
     }
 }

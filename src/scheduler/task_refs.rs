@@ -13,9 +13,10 @@
 //! gives back to it, `BATCH` references at a time, so the shared word is written about once every `BATCH`
 //! tasks per worker. Threads that are not workers take and give back one reference at a time.
 //!
-//! The `Arc` itself is handled by the caller (the scheduler that owns the set): `add` and `sub` say when
-//! the set gains or loses its reference on it, so that nothing here touches memory that the last `sub` may
-//! free.
+//! `TaskRef<O>` is the reference a task's scheduler hook holds: each flavour's hook is a `TaskRef` of its
+//! `Shared` (`RefOwner` finds the set and the current thread's stash). `TaskRefs::add` and `sub` only say
+//! when the set gains or loses its reference on the owner's `Arc`; `settle` then clones or drops it, after
+//! the call, so that nothing still borrows memory that the last `sub` may free.
 //!
 //! # Invariant (cited by the hooks that rely on it)
 //! **Set reference.** `count` is the number of task references alive: those held by task hooks plus those
@@ -27,8 +28,11 @@
 
 use crate::loom::AtomicUsize;
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::Arc;
 
 /// How many references a stash takes from the set at once, and how many it keeps when it gives back.
 pub(crate) const BATCH: usize = 256;
@@ -101,6 +105,24 @@ pub(crate) enum SetRef {
     Drop,
 }
 
+impl SetRef {
+    fn added(was_empty: bool) -> SetRef {
+        if was_empty {
+            SetRef::Give
+        } else {
+            SetRef::Unchanged
+        }
+    }
+
+    fn subtracted(emptied: bool) -> SetRef {
+        if emptied {
+            SetRef::Drop
+        } else {
+            SetRef::Unchanged
+        }
+    }
+}
+
 impl RefStash {
     pub(crate) fn new() -> RefStash {
         RefStash { held: Cell::new(0) }
@@ -114,11 +136,7 @@ impl RefStash {
             return SetRef::Unchanged;
         }
         self.held.set(BATCH - 1);
-        if refs.add(BATCH) {
-            SetRef::Give
-        } else {
-            SetRef::Unchanged
-        }
+        SetRef::added(refs.add(BATCH))
     }
 
     /// Keeps the reference of a freed task, giving the surplus back to `refs` when over the limit.
@@ -129,22 +147,14 @@ impl RefStash {
             return SetRef::Unchanged;
         }
         self.held.set(BATCH);
-        Self::give_back(refs, held - BATCH)
+        SetRef::subtracted(refs.sub(held - BATCH))
     }
 
     /// Gives everything back (the worker is leaving).
     pub(crate) fn drain(&self, refs: &TaskRefs) -> SetRef {
         match self.held.replace(0) {
             0 => SetRef::Unchanged,
-            held => Self::give_back(refs, held),
-        }
-    }
-
-    fn give_back(refs: &TaskRefs, n: usize) -> SetRef {
-        if refs.sub(n) {
-            SetRef::Drop
-        } else {
-            SetRef::Unchanged
+            held => SetRef::subtracted(refs.sub(held)),
         }
     }
 
@@ -152,6 +162,69 @@ impl RefStash {
     #[cfg(all(test, not(ferrio_loom)))]
     pub(crate) fn held(&self) -> usize {
         self.held.get()
+    }
+}
+
+/// A runtime's shared state, as the owner of a task-reference set.
+pub(crate) trait RefOwner: Send + Sync + Sized + 'static {
+    /// The set of references that tasks hold on this owner.
+    fn task_refs(&self) -> &TaskRefs;
+
+    /// Runs `f` on the current thread's stash for `owner`, if this thread keeps one (it runs `owner`'s
+    /// loop); `None` otherwise.
+    fn with_ref_stash<R>(owner: &Arc<Self>, f: impl FnOnce(&RefStash) -> R) -> Option<R>;
+}
+
+/// One task reference on `O` (see the module's invariant): what a task's scheduler hook holds. The `Arc`
+/// inside is not counted for this value: it is a copy of the owner's pointer, kept alive by the reference,
+/// and never dropped as an `Arc`; dropping a `TaskRef` gives the reference back instead.
+pub(crate) struct TaskRef<O: RefOwner> {
+    owner: ManuallyDrop<Arc<O>>,
+}
+
+impl<O: RefOwner> TaskRef<O> {
+    /// Takes a reference for a new task: from this thread's stash when it keeps one for `owner`, else
+    /// from the set directly.
+    pub(crate) fn new(owner: &Arc<O>) -> TaskRef<O> {
+        let set_ref = O::with_ref_stash(owner, |stash| stash.take(owner.task_refs()))
+            .unwrap_or_else(|| SetRef::added(owner.task_refs().add(1)));
+        settle(owner, set_ref);
+        // SAFETY: `Arc::as_ptr` of a live `Arc`. The copy counts nothing and is never dropped as an `Arc`;
+        // the reference just taken keeps the owner alive for as long as it exists (module invariant).
+        let copy = unsafe { Arc::from_raw(Arc::as_ptr(owner)) };
+        TaskRef {
+            owner: ManuallyDrop::new(copy),
+        }
+    }
+}
+
+impl<O: RefOwner> Deref for TaskRef<O> {
+    type Target = Arc<O>;
+
+    #[inline]
+    fn deref(&self) -> &Arc<O> {
+        &self.owner
+    }
+}
+
+impl<O: RefOwner> Drop for TaskRef<O> {
+    fn drop(&mut self) {
+        let owner: &Arc<O> = &self.owner;
+        let set_ref = O::with_ref_stash(owner, |stash| stash.put(owner.task_refs()))
+            .unwrap_or_else(|| SetRef::subtracted(owner.task_refs().sub(1)));
+        settle(owner, set_ref);
+    }
+}
+
+/// Does what a set call asked of the set's reference on `owner` (module invariant). After
+/// `SetRef::Drop`, the owner may be gone: the caller must not touch it through a given-back reference.
+pub(crate) fn settle<O>(owner: &Arc<O>, set_ref: SetRef) {
+    match set_ref {
+        SetRef::Unchanged => {}
+        SetRef::Give => std::mem::forget(Arc::clone(owner)),
+        // SAFETY: the set held a counted reference (given when it last left zero), which the emptying
+        // `sub` made ours to drop; `from_raw` of the owner's own pointer takes it back.
+        SetRef::Drop => drop(unsafe { Arc::from_raw(Arc::as_ptr(owner)) }),
     }
 }
 
@@ -196,6 +269,63 @@ mod tests {
         assert!(refs.sub(1), "the last one empties the set");
     }
 
+    /// Stands for a runtime's `Shared`: this thread keeps a stash for it while `LOOP_RUNS` is set.
+    struct Owner {
+        refs: TaskRefs,
+    }
+
+    thread_local! {
+        static STASH: RefStash = const { RefStash { held: Cell::new(0) } };
+        static LOOP_RUNS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    impl RefOwner for Owner {
+        fn task_refs(&self) -> &TaskRefs {
+            &self.refs
+        }
+        fn with_ref_stash<R>(_: &Arc<Owner>, f: impl FnOnce(&RefStash) -> R) -> Option<R> {
+            LOOP_RUNS.get().then(|| STASH.with(f))
+        }
+    }
+
+    /// Task references taken through the stash and directly, the owner's last `Arc` dropped while they
+    /// live, then given back in mixed order: the owner outlives every reference and is freed by the last
+    /// one (under Miri this also checks the uncounted copies and the set's reference for leaks and frees).
+    #[test]
+    fn task_refs_keep_the_owner_alive_and_the_last_frees_it() {
+        let owner = Arc::new(Owner {
+            refs: TaskRefs::new(),
+        });
+        let weak = Arc::downgrade(&owner);
+        LOOP_RUNS.set(true);
+        let stashed: Vec<TaskRef<Owner>> = (0..3).map(|_| TaskRef::new(&owner)).collect();
+        LOOP_RUNS.set(false);
+        let direct: Vec<TaskRef<Owner>> = (0..2).map(|_| TaskRef::new(&owner)).collect();
+        assert_eq!(
+            owner.refs.count(),
+            BATCH + 2,
+            "a batch for the stash, one each for the others"
+        );
+        assert_eq!(Arc::strong_count(&owner), 2, "ours and the set's");
+        drop(owner);
+        LOOP_RUNS.set(true);
+        drop(stashed);
+        LOOP_RUNS.set(false);
+        let first = &direct[0];
+        assert_eq!(
+            first.refs.count(),
+            BATCH + 2,
+            "the stash kept what came back"
+        );
+        STASH.with(|stash| settle(first, stash.drain(&first.refs)));
+        assert_eq!(first.refs.count(), 2);
+        drop(direct);
+        assert!(
+            weak.upgrade().is_none(),
+            "the last reference freed the owner"
+        );
+    }
+
     #[test]
     fn draining_the_last_references_empties_the_set() {
         let refs = TaskRefs::new();
@@ -236,7 +366,7 @@ mod loom_tests {
         }
     }
 
-    /// What the multi-thread hook does with a `SetRef` (`multi_thread/hook.rs`, `settle`).
+    /// The module's `settle`, on loom's `Arc` (the schedulers' `Shared` lives in std's).
     fn settle(owner: &Arc<Owner>, set_ref: SetRef) {
         match set_ref {
             SetRef::Unchanged => {}

@@ -2,18 +2,40 @@
 //! queues the task (on the core's run queue when it comes from the loop thread, else through `remote`);
 //! completion unlinks it from whichever owned list holds it (`Shared::release_task`). `spawn_local` tasks
 //! carry `LocalScheduler`, which also counts them out.
+//!
+//! A hook holds a `TaskRef<Shared>` (`scheduler/task_refs.rs`) rather than a count of its own on the `Arc`:
+//! tasks spawned and freed on the loop thread take and give back their references through the loop's
+//! stash, other threads through the set directly.
 
-use super::{Entry, Shared};
+use super::{Entry, Shared, LOOP};
 use crate::runtime::stats::Event;
+use crate::scheduler::task_refs::{RefOwner, RefStash, TaskRef, TaskRefs};
 use crate::task::{Notified, Outcome, RawTask, Schedule, TaskId};
 use crate::time::TimeDriver;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
-/// The scheduler hook of `spawn_local` tasks: like `Arc<Shared>`, and counts them out when they complete.
-pub(crate) struct LocalScheduler(pub(super) Arc<Shared>);
+/// The scheduler hook of a current-thread task: one task reference on the runtime's `Shared`.
+pub(crate) type TaskHook = TaskRef<Shared>;
 
-impl Schedule for Arc<Shared> {
+/// The scheduler hook of `spawn_local` tasks: like `TaskHook`, and counts them out when they complete.
+pub(crate) struct LocalScheduler(pub(super) TaskHook);
+
+impl RefOwner for Shared {
+    fn task_refs(&self) -> &TaskRefs {
+        &self.task_refs
+    }
+
+    fn with_ref_stash<R>(shared: &Arc<Shared>, f: impl FnOnce(&RefStash) -> R) -> Option<R> {
+        let ptr = LOOP.with(std::cell::Cell::get);
+        // SAFETY: a non-null `LOOP` points at the live context of the loop running on this thread (see
+        // its doc).
+        let ctx = unsafe { ptr.as_ref() }?;
+        Arc::ptr_eq(&ctx.shared, shared).then(|| f(&ctx.ref_stash))
+    }
+}
+
+impl Schedule for TaskHook {
     const COOPERATIVE_BUDGET: bool = false;
 
     fn schedule(&self, task: Notified) {

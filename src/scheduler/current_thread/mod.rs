@@ -22,6 +22,7 @@ use crate::runtime::context;
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{Tracer, WakeKind};
+use crate::scheduler::task_refs::{self, RefStash, TaskRefs};
 use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::{self, LocalOwnedTasks, Notified, OwnedTasks, RawTask, Schedule, Task};
 use crate::time::{set_timer_slack, TimeDriver};
@@ -39,6 +40,7 @@ mod hooks;
 mod tick;
 
 pub(crate) use hooks::LocalScheduler;
+use hooks::TaskHook;
 
 thread_local! {
     /// The scheduler context of a `block_on` running on this thread (null otherwise). Points at a
@@ -55,6 +57,8 @@ pub(crate) struct Shared {
     remote: SegQueue<Entry>,
     /// Tasks spawned from other threads (those spawned on the loop thread are on `Core::owned`).
     pub(crate) owned: OwnedTasks,
+    /// The references that task hooks hold on this `Shared` (`scheduler/task_refs.rs`).
+    task_refs: TaskRefs,
     /// The length of `Core::owned`, published by the loop for `live_tasks` (the list itself is only
     /// reachable from the loop thread).
     local_owned_len: AtomicUsize,
@@ -109,21 +113,32 @@ struct LoopContext {
     /// recorded (`scheduler/observe.rs`). A copy kept beside the core, which every poll and local wake
     /// already touches, so that with both off they pay one branch on a cached byte.
     observed: bool,
+    /// Task references for the tasks spawned and freed on this thread while the context is set (`hooks.rs`).
+    ref_stash: RefStash,
 }
 
 /// Points `LOOP` at a context for as long as it lives, then restores the previous value (a runtime may be
-/// driven or dropped inside another's task on the same thread), also when unwinding.
-struct LoopGuard(*const LoopContext);
+/// driven or dropped inside another's task on the same thread), also when unwinding. Leaving, it gives the
+/// context's stash back: tasks freed on this thread from then on give theirs back one by one.
+struct LoopGuard<'a> {
+    previous: *const LoopContext,
+    ctx: &'a LoopContext,
+}
 
-impl LoopGuard {
-    fn set(ctx: &LoopContext) -> LoopGuard {
-        LoopGuard(LOOP.with(|l| l.replace(ctx)))
+impl LoopGuard<'_> {
+    fn set(ctx: &LoopContext) -> LoopGuard<'_> {
+        LoopGuard {
+            previous: LOOP.with(|l| l.replace(ctx)),
+            ctx,
+        }
     }
 }
 
-impl Drop for LoopGuard {
+impl Drop for LoopGuard<'_> {
     fn drop(&mut self) {
-        LOOP.with(|l| l.set(self.0));
+        LOOP.with(|l| l.set(self.previous));
+        let shared = &self.ctx.shared;
+        task_refs::settle(shared, self.ctx.ref_stash.drain(&shared.task_refs));
     }
 }
 
@@ -141,6 +156,7 @@ impl Shared {
         Ok(Arc::new(Shared {
             remote: SegQueue::new(),
             owned: OwnedTasks::single_shard(),
+            task_refs: TaskRefs::new(),
             local_owned_len: AtomicUsize::new(0),
             registry: reactor.registry().clone(),
             park_state: AtomicUsize::new(RUNNING),
@@ -175,7 +191,7 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.bind_and_queue(future, self.clone(), at)
+        self.bind_and_queue(future, TaskHook::new(self), at)
     }
 
     /// A snapshot of the counters, with the queue depths last published by the loop.
@@ -200,7 +216,7 @@ impl Shared {
             "ferrio: spawn_local called on a thread other than the one that built the current-thread runtime"
         );
         self.local_live.fetch_add(1, SeqCst);
-        self.bind_and_queue(future, LocalScheduler(self.clone()), at)
+        self.bind_and_queue(future, LocalScheduler(TaskHook::new(self)), at)
     }
 
     /// Allocates a task and queues it. On the loop thread it goes on the core's own list and run queue, with
@@ -378,6 +394,7 @@ impl Shared {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
             observed: observe::is_on(&self.debug, self.trace.as_ref()),
+            ref_stash: RefStash::new(),
         };
         /// Gives the core back, even if the main future panics.
         struct Leave<'a>(&'a LoopContext);
@@ -424,6 +441,7 @@ impl Shared {
             shared: self.clone(),
             core: RefCell::new(Some(core)),
             observed: observe::is_on(&self.debug, self.trace.as_ref()),
+            ref_stash: RefStash::new(),
         };
         {
             let _loop = LoopGuard::set(&ctx);

@@ -19,7 +19,6 @@
 
 mod reactor_turns;
 
-use super::hook;
 use super::park::Woken;
 use super::queue::{LocalQueue, CAPACITY};
 use super::{Shared, MAX_LIFO_POLLS_PER_TICK};
@@ -27,7 +26,7 @@ use crate::reactor::EventBuffer;
 use crate::runtime::context;
 use crate::runtime::stats::{self, Event};
 use crate::runtime::trace::{self, Record, WakeKind};
-use crate::scheduler::task_refs::RefStash;
+use crate::scheduler::task_refs::{self, RefStash};
 use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
@@ -114,7 +113,7 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         fn drop(&mut self) {
             WORKER.with(|w| w.set(ptr::null()));
             let shared = &self.0.shared;
-            hook::settle(shared, self.0.ref_stash.drain(&shared.task_refs));
+            task_refs::settle(shared, self.0.ref_stash.drain(&shared.task_refs));
         }
     }
     let _exit = Exit(&shared);
