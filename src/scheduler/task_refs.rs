@@ -8,10 +8,11 @@
 //! (BENCHMARKS.md, "Scaling").
 //!
 //! So task references are counted apart, in `TaskRefs`, and the set of them holds a single counted reference
-//! on the runtime's `Arc` while it is not empty. A worker thread keeps a `RefStash`: its spawns take
-//! references from it, and the tasks it frees give theirs back to it. The stash refills from `TaskRefs`, and
-//! gives back to it, `BATCH` references at a time, so the shared word is written about once every `BATCH`
-//! tasks per worker. Threads that are not workers take and give back one reference at a time.
+//! on the runtime's `Arc` while it is not empty. Each thread that runs the runtime's loop (a multi-thread
+//! worker; the current-thread loop while `block_on` or shutdown runs) keeps a `RefStash`: spawns there take
+//! references from it, and the tasks freed there give theirs back to it. The stash refills from `TaskRefs`,
+//! and gives back to it, `BATCH` references at a time, so the shared word is written about once every
+//! `BATCH` tasks per thread. Other threads take and give back one reference at a time.
 //!
 //! `TaskRef<O>` is the reference a task's scheduler hook holds: each flavour's hook is a `TaskRef` of its
 //! `Shared` (`RefOwner` finds the set and the current thread's stash). `TaskRefs::add` and `sub` only say
@@ -20,11 +21,19 @@
 //!
 //! # Invariant (cited by the hooks that rely on it)
 //! **Set reference.** `count` is the number of task references alive: those held by task hooks plus those
-//! held in stashes. Whenever `count > 0` the owner is alive, because the set holds a counted reference on
-//! the owner's `Arc`: the `add` that finds the count at zero obliges its caller (who holds a reference of
-//! its own, so the owner is alive) to give the set one, and the `sub` that brings it back to zero obliges its
-//! caller to drop it. Around a zero crossing the set may briefly hold two (the old one not yet dropped, the
-//! new one already given) but never none while a reference is held.
+//! held in stashes. While `count > 0` the owner is alive. The set holds a counted reference on the owner's
+//! `Arc`: the `add` that finds the count at zero obliges its caller to give the set one (`settle`), and the
+//! `sub` that brings it back to zero obliges its caller to drop it. Between such an `add` and its `settle`
+//! the set holds none yet, but the caller holds a counted `Arc` of its own (every `add` is made by a holder
+//! of one: a spawner, a loop thread's context), and the references just taken are handed out only after
+//! the `settle`. Around a zero crossing the set may briefly hold two (the old one not yet dropped, the new
+//! one already given).
+//!
+//! `TaskRefs` is only the atomic, with no padding: a `sub` still returning on one thread while another's
+//! last `sub` frees the owner then borrows nothing but the atomic's own bytes, inside an `UnsafeCell` (the
+//! shape std's `Arc` relies on; whether padding borrowed by a live `&` may be freed is an open question of
+//! Rust's aliasing model, so none is borrowed). A runtime embeds it through `PaddedTaskRefs`, which puts it
+//! on a cache line of its own.
 
 use crate::loom::AtomicUsize;
 use std::cell::Cell;
@@ -40,11 +49,30 @@ pub(crate) const BATCH: usize = 256;
 /// A stash gives back what it holds above `BATCH` once it holds more than this.
 const STASH_LIMIT: usize = 2 * BATCH;
 
-/// The count of task references on one runtime (see the module's invariant). On a cache line of its own:
-/// every worker writes it, each about once per `BATCH` tasks.
-#[repr(align(128))]
+/// The count of task references on one runtime (see the module's invariant). Only the atomic: no padding
+/// (module docs).
 pub(crate) struct TaskRefs {
     count: AtomicUsize,
+}
+
+/// `TaskRefs` on a cache line of its own, as a runtime embeds it: every loop thread writes it, each about
+/// once per `BATCH` tasks.
+#[repr(align(128))]
+pub(crate) struct PaddedTaskRefs(TaskRefs);
+
+impl PaddedTaskRefs {
+    pub(crate) fn new() -> PaddedTaskRefs {
+        PaddedTaskRefs(TaskRefs::new())
+    }
+}
+
+impl Deref for PaddedTaskRefs {
+    type Target = TaskRefs;
+
+    #[inline]
+    fn deref(&self) -> &TaskRefs {
+        &self.0
+    }
 }
 
 impl TaskRefs {
@@ -55,7 +83,7 @@ impl TaskRefs {
     }
 
     /// Takes `n` references. True when the set was empty: the caller must now give it a counted reference
-    /// on the owner (an `Arc` clone that is forgotten). The caller holds a reference of its own.
+    /// on the owner (an `Arc` clone that is forgotten). The caller holds a counted `Arc` of its own.
     #[must_use = "a set that was empty needs its reference on the owner"]
     pub(crate) fn add(&self, n: usize) -> bool {
         // Relaxed, as for an `Arc` clone: the caller's own reference keeps the owner alive meanwhile.
@@ -87,16 +115,20 @@ impl TaskRefs {
     }
 }
 
-/// References held by one worker thread for the tasks it spawns, refilled and given back in batches. Only
-/// that thread touches it.
+/// References held by one loop thread for the tasks spawned and freed there, refilled and given back in
+/// batches. Only that thread touches it, and only with its runtime's set.
 pub(crate) struct RefStash {
     held: Cell<usize>,
 }
 
-/// What the owner of the set must do after a stash call (see `TaskRefs::add` and `TaskRefs::sub`).
-#[must_use = "the set's reference on the owner must be given or dropped as told"]
+/// What must be done to the set's reference on the owner after a stash call (see `TaskRefs::add` and
+/// `TaskRefs::sub`): hand it to `settle`. Opaque, so that only a call on a set can produce one.
+#[must_use = "the set's reference on the owner must be given or dropped: pass this to `settle`"]
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum SetRef {
+pub(crate) struct SetRef(Action);
+
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
     /// Nothing: the set's reference on the owner is unchanged.
     Unchanged,
     /// The set was empty: give it a counted reference on the owner.
@@ -106,19 +138,23 @@ pub(crate) enum SetRef {
 }
 
 impl SetRef {
+    const UNCHANGED: SetRef = SetRef(Action::Unchanged);
+    const GIVE: SetRef = SetRef(Action::Give);
+    const DROP: SetRef = SetRef(Action::Drop);
+
     fn added(was_empty: bool) -> SetRef {
         if was_empty {
-            SetRef::Give
+            SetRef::GIVE
         } else {
-            SetRef::Unchanged
+            SetRef::UNCHANGED
         }
     }
 
     fn subtracted(emptied: bool) -> SetRef {
         if emptied {
-            SetRef::Drop
+            SetRef::DROP
         } else {
-            SetRef::Unchanged
+            SetRef::UNCHANGED
         }
     }
 }
@@ -133,7 +169,7 @@ impl RefStash {
         let held = self.held.get();
         if held > 0 {
             self.held.set(held - 1);
-            return SetRef::Unchanged;
+            return SetRef::UNCHANGED;
         }
         self.held.set(BATCH - 1);
         SetRef::added(refs.add(BATCH))
@@ -144,16 +180,16 @@ impl RefStash {
         let held = self.held.get() + 1;
         if held <= STASH_LIMIT {
             self.held.set(held);
-            return SetRef::Unchanged;
+            return SetRef::UNCHANGED;
         }
         self.held.set(BATCH);
         SetRef::subtracted(refs.sub(held - BATCH))
     }
 
-    /// Gives everything back (the worker is leaving).
+    /// Gives everything back (its thread is leaving the loop).
     pub(crate) fn drain(&self, refs: &TaskRefs) -> SetRef {
         match self.held.replace(0) {
-            0 => SetRef::Unchanged,
+            0 => SetRef::UNCHANGED,
             held => SetRef::subtracted(refs.sub(held)),
         }
     }
@@ -177,7 +213,8 @@ pub(crate) trait RefOwner: Send + Sync + Sized + 'static {
 
 /// One task reference on `O` (see the module's invariant): what a task's scheduler hook holds. The `Arc`
 /// inside is not counted for this value: it is a copy of the owner's pointer, kept alive by the reference,
-/// and never dropped as an `Arc`; dropping a `TaskRef` gives the reference back instead.
+/// and never dropped as an `Arc`; dropping a `TaskRef` gives the reference back instead. So a `TaskRef` is
+/// not `Clone`, and a bitwise copy of one (`harness::hook_copy`) must never be dropped.
 pub(crate) struct TaskRef<O: RefOwner> {
     owner: ManuallyDrop<Arc<O>>,
 }
@@ -188,9 +225,10 @@ impl<O: RefOwner> TaskRef<O> {
     pub(crate) fn new(owner: &Arc<O>) -> TaskRef<O> {
         let set_ref = O::with_ref_stash(owner, |stash| stash.take(owner.task_refs()))
             .unwrap_or_else(|| SetRef::added(owner.task_refs().add(1)));
-        settle(owner, set_ref);
+        // SAFETY: `set_ref` came from `owner`'s own set.
+        unsafe { settle(owner, set_ref) };
         // SAFETY: `Arc::as_ptr` of a live `Arc`. The copy counts nothing and is never dropped as an `Arc`;
-        // the reference just taken keeps the owner alive for as long as it exists (module invariant).
+        // the reference just taken keeps the owner alive for as long as it exists ("Set reference").
         let copy = unsafe { Arc::from_raw(Arc::as_ptr(owner)) };
         TaskRef {
             owner: ManuallyDrop::new(copy),
@@ -212,19 +250,25 @@ impl<O: RefOwner> Drop for TaskRef<O> {
         let owner: &Arc<O> = &self.owner;
         let set_ref = O::with_ref_stash(owner, |stash| stash.put(owner.task_refs()))
             .unwrap_or_else(|| SetRef::subtracted(owner.task_refs().sub(1)));
-        settle(owner, set_ref);
+        // SAFETY: `set_ref` came from `owner`'s own set.
+        unsafe { settle(owner, set_ref) };
     }
 }
 
-/// Does what a set call asked of the set's reference on `owner` (module invariant). After
-/// `SetRef::Drop`, the owner may be gone: the caller must not touch it through a given-back reference.
-pub(crate) fn settle<O>(owner: &Arc<O>, set_ref: SetRef) {
-    match set_ref {
-        SetRef::Unchanged => {}
-        SetRef::Give => std::mem::forget(Arc::clone(owner)),
-        // SAFETY: the set held a counted reference (given when it last left zero), which the emptying
-        // `sub` made ours to drop; `from_raw` of the owner's own pointer takes it back.
-        SetRef::Drop => drop(unsafe { Arc::from_raw(Arc::as_ptr(owner)) }),
+/// Does what a set call asked of the set's reference on `owner` ("Set reference"). After a drop, the owner
+/// may be gone: the caller must not touch it through a given-back reference.
+///
+/// # Safety
+/// `set_ref` came from a call on `owner`'s own set (`owner.task_refs()`, directly or through a stash of
+/// that owner); otherwise a drop would release a count that the set does not hold.
+pub(crate) unsafe fn settle<O>(owner: &Arc<O>, set_ref: SetRef) {
+    match set_ref.0 {
+        Action::Unchanged => {}
+        Action::Give => std::mem::forget(Arc::clone(owner)),
+        // SAFETY: the set held a counted reference ("Set reference": given when it last left zero), which
+        // the emptying `sub` on this owner's set (the caller's contract) made ours to drop; `from_raw` of
+        // the owner's own pointer takes it back.
+        Action::Drop => drop(unsafe { Arc::from_raw(Arc::as_ptr(owner)) }),
     }
 }
 
@@ -238,32 +282,32 @@ mod tests {
         let stash = RefStash::new();
         assert_eq!(
             stash.take(&refs),
-            SetRef::Give,
+            SetRef::GIVE,
             "the first take fills an empty set"
         );
         assert_eq!((refs.count(), stash.held()), (BATCH, BATCH - 1));
         for _ in 1..BATCH {
-            assert_eq!(stash.take(&refs), SetRef::Unchanged);
+            assert_eq!(stash.take(&refs), SetRef::UNCHANGED);
         }
         assert_eq!((refs.count(), stash.held()), (BATCH, 0));
-        assert_eq!(stash.take(&refs), SetRef::Unchanged, "the set is not empty");
+        assert_eq!(stash.take(&refs), SetRef::UNCHANGED, "the set is not empty");
         assert_eq!((refs.count(), stash.held()), (2 * BATCH, BATCH - 1));
         // Free the BATCH + 1 tasks taken so far, then BATCH more taken by other threads one by one.
         for _ in 0..BATCH {
             assert!(!refs.add(1));
         }
         for _ in 0..STASH_LIMIT - (BATCH - 1) {
-            assert_eq!(stash.put(&refs), SetRef::Unchanged);
+            assert_eq!(stash.put(&refs), SetRef::UNCHANGED);
         }
         assert_eq!(stash.held(), STASH_LIMIT);
         assert_eq!(
             stash.put(&refs),
-            SetRef::Unchanged,
+            SetRef::UNCHANGED,
             "gives back, others still hold"
         );
         // 258 freed of 513 taken: 255 tasks alive, and the stash keeps BATCH.
         assert_eq!((refs.count(), stash.held()), (2 * BATCH - 1, BATCH));
-        assert_eq!(stash.drain(&refs), SetRef::Unchanged);
+        assert_eq!(stash.drain(&refs), SetRef::UNCHANGED);
         assert_eq!(refs.count(), BATCH - 1);
         assert!(!refs.sub(BATCH - 2));
         assert!(refs.sub(1), "the last one empties the set");
@@ -317,7 +361,8 @@ mod tests {
             BATCH + 2,
             "the stash kept what came back"
         );
-        STASH.with(|stash| settle(first, stash.drain(&first.refs)));
+        // SAFETY: the stash is this owner's.
+        STASH.with(|stash| unsafe { settle(first, stash.drain(&first.refs)) });
         assert_eq!(first.refs.count(), 2);
         drop(direct);
         assert!(
@@ -326,21 +371,42 @@ mod tests {
         );
     }
 
+    /// Two threads give back the last two references at once, after the owner's own `Arc` is gone: the
+    /// later frees the owner while the earlier may still be returning from `sub` (under Miri, with its
+    /// random preemption, this checks the frees and the uncounted copies across threads).
+    #[test]
+    fn the_last_two_references_given_back_at_once_free_the_owner_once() {
+        for _ in 0..20 {
+            let owner = Arc::new(Owner {
+                refs: TaskRefs::new(),
+            });
+            let weak = Arc::downgrade(&owner);
+            let refs = [TaskRef::new(&owner), TaskRef::new(&owner)];
+            drop(owner);
+            std::thread::scope(|scope| {
+                for task_ref in refs {
+                    scope.spawn(move || drop(task_ref));
+                }
+            });
+            assert!(weak.upgrade().is_none());
+        }
+    }
+
     #[test]
     fn draining_the_last_references_empties_the_set() {
         let refs = TaskRefs::new();
         let stash = RefStash::new();
-        assert_eq!(stash.take(&refs), SetRef::Give);
-        assert_eq!(stash.put(&refs), SetRef::Unchanged);
-        assert_eq!(stash.drain(&refs), SetRef::Drop);
+        assert_eq!(stash.take(&refs), SetRef::GIVE);
+        assert_eq!(stash.put(&refs), SetRef::UNCHANGED);
+        assert_eq!(stash.drain(&refs), SetRef::DROP);
         assert_eq!(
             stash.drain(&refs),
-            SetRef::Unchanged,
+            SetRef::UNCHANGED,
             "nothing left to give"
         );
         assert_eq!(
             stash.take(&refs),
-            SetRef::Give,
+            SetRef::GIVE,
             "empty again: the next take gives"
         );
     }
@@ -368,11 +434,11 @@ mod loom_tests {
 
     /// The module's `settle`, on loom's `Arc` (the schedulers' `Shared` lives in std's).
     fn settle(owner: &Arc<Owner>, set_ref: SetRef) {
-        match set_ref {
-            SetRef::Unchanged => {}
-            SetRef::Give => std::mem::forget(Arc::clone(owner)),
+        match set_ref.0 {
+            Action::Unchanged => {}
+            Action::Give => std::mem::forget(Arc::clone(owner)),
             // SAFETY: the set's counted reference, now ours to drop (module invariant).
-            SetRef::Drop => drop(unsafe { Arc::from_raw(Arc::as_ptr(owner)) }),
+            Action::Drop => drop(unsafe { Arc::from_raw(Arc::as_ptr(owner)) }),
         }
     }
 
@@ -398,9 +464,9 @@ mod loom_tests {
             settle(
                 &owner,
                 if owner.refs.add(1) {
-                    SetRef::Give
+                    SetRef::GIVE
                 } else {
-                    SetRef::Unchanged
+                    SetRef::UNCHANGED
                 },
             );
             let foreign_task = hook_copy(&owner);
@@ -424,9 +490,9 @@ mod loom_tests {
                 settle(
                     &task,
                     if emptied {
-                        SetRef::Drop
+                        SetRef::DROP
                     } else {
-                        SetRef::Unchanged
+                        SetRef::UNCHANGED
                     },
                 );
             });

@@ -22,7 +22,7 @@ use crate::runtime::context;
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{self, Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{Tracer, WakeKind};
-use crate::scheduler::task_refs::{self, RefStash, TaskRefs};
+use crate::scheduler::task_refs::{self, PaddedTaskRefs, RefStash};
 use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::{self, LocalOwnedTasks, Notified, OwnedTasks, RawTask, Schedule, Task};
 use crate::time::{set_timer_slack, TimeDriver};
@@ -58,7 +58,7 @@ pub(crate) struct Shared {
     /// Tasks spawned from other threads (those spawned on the loop thread are on `Core::owned`).
     pub(crate) owned: OwnedTasks,
     /// The references that task hooks hold on this `Shared` (`scheduler/task_refs.rs`).
-    task_refs: TaskRefs,
+    task_refs: PaddedTaskRefs,
     /// The length of `Core::owned`, published by the loop for `live_tasks` (the list itself is only
     /// reachable from the loop thread).
     local_owned_len: AtomicUsize,
@@ -138,7 +138,8 @@ impl Drop for LoopGuard<'_> {
     fn drop(&mut self) {
         LOOP.with(|l| l.set(self.previous));
         let shared = &self.ctx.shared;
-        task_refs::settle(shared, self.ctx.ref_stash.drain(&shared.task_refs));
+        // SAFETY: the stash only ever held references of this runtime's set (`RefOwner::with_ref_stash`).
+        unsafe { task_refs::settle(shared, self.ctx.ref_stash.drain(&shared.task_refs)) };
     }
 }
 
@@ -156,7 +157,7 @@ impl Shared {
         Ok(Arc::new(Shared {
             remote: SegQueue::new(),
             owned: OwnedTasks::single_shard(),
-            task_refs: TaskRefs::new(),
+            task_refs: PaddedTaskRefs::new(),
             local_owned_len: AtomicUsize::new(0),
             registry: reactor.registry().clone(),
             park_state: AtomicUsize::new(RUNNING),

@@ -30,7 +30,7 @@ use crate::reactor::{Reactor, ReactorRegistry};
 use crate::runtime::debug::DebugState;
 use crate::runtime::stats::{Event, RuntimeCounters, RuntimeStats};
 use crate::runtime::trace::{Tracer, WakeKind};
-use crate::scheduler::task_refs::TaskRefs;
+use crate::scheduler::task_refs::PaddedTaskRefs;
 use crate::task::{self, Header, Notified, OwnedTasks, RawTask, Task};
 use crate::time::TimeDriver;
 use hook::TaskHook;
@@ -78,7 +78,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<ReactorRegistry>,
     pub(crate) owned: OwnedTasks,
     /// The references that task hooks hold on this `Shared` (`scheduler/task_refs.rs`).
-    task_refs: TaskRefs,
+    task_refs: PaddedTaskRefs,
     /// Never replaced while `Shared` lives: task hooks lend it to the sleeps inside their futures
     /// (`Schedule::time_driver`).
     pub(crate) time: Arc<TimeDriver>,
@@ -144,7 +144,7 @@ impl Shared {
             reactor: Mutex::new(reactor),
             registry,
             owned: OwnedTasks::new(num_workers),
-            task_refs: TaskRefs::new(),
+            task_refs: PaddedTaskRefs::new(),
             time,
             blocking,
             stats: RuntimeCounters::new(config.runtime_id, num_workers),

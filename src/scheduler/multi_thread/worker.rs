@@ -113,7 +113,8 @@ fn run(shared: Arc<Shared>, index: usize, queue: LocalQueue) {
         fn drop(&mut self) {
             WORKER.with(|w| w.set(ptr::null()));
             let shared = &self.0.shared;
-            task_refs::settle(shared, self.0.ref_stash.drain(&shared.task_refs));
+            // SAFETY: the stash only ever held references of this runtime's set (`with_ref_stash`).
+            unsafe { task_refs::settle(shared, self.0.ref_stash.drain(&shared.task_refs)) };
         }
     }
     let _exit = Exit(&shared);
