@@ -7,6 +7,7 @@
 //!
 //! Runtimes, all with 2 threads so the ratio is honest: `ferrio_mt` and `tokio_mt` (2 workers), and
 //! `async_io` (an `async_executor::Executor` run by 2 threads inside `async_io::block_on`, smol's setup).
+//! `ferrio_mt_shared` is `ferrio_mt` built with `ReactorHandOff::WhenShared` (see `tcp_rtt`).
 //! Target (issue 4): ferrio >= 230,000 round trips/s on 2 workers.
 //!
 //! Run: `cargo bench --bench tcp_echo`.
@@ -86,9 +87,10 @@ fn slot<S>(s: S) -> Arc<Mutex<Option<S>>> {
     Arc::new(Mutex::new(Some(s)))
 }
 
-fn bench_ferrio(c: &mut Criterion) {
+fn bench_ferrio(c: &mut Criterion, id: &'static str, hand_off: ferrio::ReactorHandOff) {
     let rt = ferrio::Runtime::builder()
         .worker_threads(2)
+        .reactor_hand_off(hand_off)
         .build()
         .unwrap();
     let clients: Slots<ferrio::net::TcpStream> = rt.block_on(async {
@@ -104,10 +106,10 @@ fn bench_ferrio(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("tcp_echo_50_connections");
     group.throughput(Throughput::Elements((CONNECTIONS * ROUND_TRIPS) as u64));
-    set_current("tcp_echo_50_connections/ferrio_mt".to_owned());
-    group.bench_function("ferrio_mt", |b| {
+    set_current(format!("tcp_echo_50_connections/{id}"));
+    group.bench_function(id, |b| {
         b.iter(|| {
-            measured("ferrio_mt", || {
+            measured(id, || {
                 rt.block_on(async {
                     let tasks: Vec<_> = clients
                         .iter()
@@ -210,7 +212,8 @@ fn bench_async_io(c: &mut Criterion) {
 }
 
 fn benches(c: &mut Criterion) {
-    bench_ferrio(c);
+    bench_ferrio(c, "ferrio_mt", ferrio::ReactorHandOff::Always);
+    bench_ferrio(c, "ferrio_mt_shared", ferrio::ReactorHandOff::WhenShared);
     bench_tokio(c);
     bench_async_io(c);
     set_current(String::new());

@@ -20,6 +20,9 @@
 //!   std wakers, a run queue, an edge-triggered reactor, nothing else. What a runtime pays at the least.
 //! - `ferrio_ct`, `tokio_ct`: current-thread flavours; client and server are tasks on the bench thread.
 //! - `ferrio_mt`, `tokio_mt`: 2 workers; client and server are spawned tasks (they may run on either worker).
+//!   `ferrio_mt` hands the reactor off as issue 2's rule says (`ReactorHandOff::Always`, the default);
+//!   `ferrio_mt_shared` is the same runtime built with `ReactorHandOff::WhenShared` (a worker keeps a
+//!   lone woken task and wakes nobody), tokio's way.
 //! - `async_io`: `async_io::Async<TcpStream>`; the server is a task of a `LocalExecutor` run by
 //!   `async_io::block_on` on the bench thread with the client (smol's single-thread setup).
 //!
@@ -249,6 +252,14 @@ fn main() {
                 .build()
                 .unwrap(),
             "ferrio_mt",
+        )),
+        Box::new(Ferrio::new(
+            ferrio::Runtime::builder()
+                .worker_threads(2)
+                .reactor_hand_off(ferrio::ReactorHandOff::WhenShared)
+                .build()
+                .unwrap(),
+            "ferrio_mt_shared",
         )),
         Box::new(Tokio::new(
             tokio::runtime::Builder::new_current_thread()

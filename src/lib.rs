@@ -39,8 +39,8 @@ mod yield_now;
 
 pub use blocking::spawn_blocking;
 pub use runtime::{
-    run, spawn, spawn_local, Builder, DebugEvent, Handle, Runtime, RuntimeStats, TryCurrentError,
-    WorkerStats,
+    run, spawn, spawn_local, Builder, DebugEvent, Handle, ReactorHandOff, Runtime, RuntimeStats,
+    TryCurrentError, WorkerStats,
 };
 pub use task::{shield, Join, JoinRef, Shield, Task, TaskError, TaskId};
 pub use yield_now::{yield_now, YieldNow};

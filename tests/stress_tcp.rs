@@ -22,7 +22,7 @@ mod support;
 use ferrio::io::{AsyncReadExt, AsyncWriteExt};
 use ferrio::net::{TcpListener, TcpStream};
 use ferrio::time::{sleep, timeout};
-use ferrio::{yield_now, Runtime, Task};
+use ferrio::{yield_now, ReactorHandOff, Runtime, Task};
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -296,19 +296,23 @@ fn tcp_churn_with_timers_and_cancels() {
 /// the events already waiting while another one sleeps in the reactor: four connections of 64-byte round
 /// trips (every reply checked), each client sleeping now and then, beside a task of short sleeps and a
 /// task that keeps yielding (so busy workers also take their `event_interval` looks), on 2, 3 and 4
-/// workers with `event_interval` 1 and 61. A wake-up lost between workers (an event, an unpark, a timer
+/// workers with `event_interval` 1 and 61, under both reactor hand-off policies (`WhenShared` leaves the
+/// reactor to the last worker to sleep). A wake-up lost between workers (an event, an unpark, a timer
 /// expiry) hangs the test, and the watchdog fails it.
 #[test]
 fn request_response_streams_with_sleeps_on_two_to_four_workers() {
     within(limit(120), || {
-        for workers in 2..=4 {
-            for event_interval in [1, 61] {
-                let rt = Runtime::builder()
-                    .worker_threads(workers)
-                    .event_interval(event_interval)
-                    .build()
-                    .unwrap();
-                request_response_streams(&rt, scaled(1000));
+        for policy in [ReactorHandOff::Always, ReactorHandOff::WhenShared] {
+            for workers in 2..=4 {
+                for event_interval in [1, 61] {
+                    let rt = Runtime::builder()
+                        .worker_threads(workers)
+                        .event_interval(event_interval)
+                        .reactor_hand_off(policy)
+                        .build()
+                        .unwrap();
+                    request_response_streams(&rt, scaled(1000));
+                }
             }
         }
     });

@@ -13,7 +13,7 @@ mod stress_support;
 mod support;
 
 use ferrio::time::{interval, sleep, sleep_until, timeout, Sleep};
-use ferrio::{yield_now, Runtime};
+use ferrio::{yield_now, ReactorHandOff, Runtime};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -272,14 +272,21 @@ fn repeated_storms_on_one_multi_thread_runtime() {
 #[test]
 fn short_timers_on_four_workers_are_never_lost() {
     within(limit(30), || {
-        let rt = Runtime::builder()
-            .worker_threads(4)
-            .thread_name("st-lost")
-            .build()
-            .unwrap();
-        let n = scaled(2_000);
         let mut rng = XorShift::new(0x7173_0003);
-        for _ in 0..20 {
+        for round in 0..20 {
+            // Half the rounds under each reactor hand-off policy.
+            let policy = if round % 2 == 0 {
+                ReactorHandOff::Always
+            } else {
+                ReactorHandOff::WhenShared
+            };
+            let rt = Runtime::builder()
+                .worker_threads(4)
+                .thread_name("st-lost")
+                .reactor_hand_off(policy)
+                .build()
+                .unwrap();
+            let n = scaled(2_000);
             let tally = Tally::new();
             let before = rt.stats().total;
             let handles: Vec<_> = (0..n)

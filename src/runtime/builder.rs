@@ -26,6 +26,31 @@ pub struct Builder {
     pub(super) slow_poll_threshold: Duration,
     pub(super) debug_callback: Option<super::debug::DebugCallback>,
     pub(super) trace: Option<usize>,
+    pub(super) reactor_hand_off: ReactorHandOff,
+}
+
+/// When a multi-thread worker that comes back from the reactor with tasks to run wakes a sleeping worker
+/// to watch the reactor while it runs them ([`Builder::reactor_hand_off`]). The current-thread flavour has
+/// one thread and no hand-off; it ignores this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReactorHandOff {
+    /// Always, when a worker sleeps (the default). A sleeping thread watches the reactor whenever there is
+    /// one, so I/O readiness and timers of other tasks never wait for a task's poll to end. The price: while
+    /// one worker runs what an event woke, the sleeper in `epoll_wait` is woken by every further event,
+    /// even one the running worker handles itself (on a 2-vCPU VM a request/response round trip on one
+    /// connection costs about 15% more than on the current-thread flavour; BENCHMARKS.md).
+    #[default]
+    Always,
+    /// Only when the worker has work to share: more than one runnable task in its queue and LIFO slot.
+    /// With one task, the worker runs it with nobody in the reactor and takes the reactor back itself
+    /// when it runs out of work; a worker out of work polls the reactor without blocking before it sleeps.
+    /// A request/response exchange then runs on one awake thread with no other thread woken, at the
+    /// current-thread flavour's latency. The price: while that one task polls, nobody watches the reactor,
+    /// so other tasks' readiness and due timers wait until the poll returns or until a busy worker's
+    /// periodic poll ([`Builder::event_interval`]). Tasks that poll briefly lose nothing; a long poll
+    /// delays everyone's I/O by its length (as on tokio, which never hands its driver off).
+    WhenShared,
 }
 
 impl Builder {
@@ -43,6 +68,7 @@ impl Builder {
             slow_poll_threshold: super::debug::DEFAULT_SLOW_POLL,
             debug_callback: None,
             trace: None,
+            reactor_hand_off: ReactorHandOff::Always,
         }
     }
 
@@ -80,6 +106,23 @@ impl Builder {
     /// A worker takes from the global queue before its own every `ticks` ticks (default 31).
     pub fn global_queue_interval(&mut self, ticks: u32) -> &mut Self {
         self.global_queue_interval = ticks;
+        self
+    }
+
+    /// When a worker back from the reactor wakes a sleeper to watch it (multi-thread flavour; default
+    /// [`ReactorHandOff::Always`]). See [`ReactorHandOff`] for what each choice trades.
+    ///
+    /// ```
+    /// use ferrio::ReactorHandOff;
+    /// let rt = ferrio::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .reactor_hand_off(ReactorHandOff::WhenShared)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// ```
+    pub fn reactor_hand_off(&mut self, policy: ReactorHandOff) -> &mut Self {
+        self.reactor_hand_off = policy;
         self
     }
 
@@ -192,6 +235,7 @@ impl fmt::Debug for Builder {
             .field("slow_poll_threshold", &self.slow_poll_threshold)
             .field("on_debug_event", &self.debug_callback.is_some())
             .field("trace", &self.trace)
+            .field("reactor_hand_off", &self.reactor_hand_off)
             .finish()
     }
 }

@@ -10,7 +10,7 @@ mod handle;
 pub(crate) mod stats;
 pub(crate) mod trace;
 
-pub use builder::Builder;
+pub use builder::{Builder, ReactorHandOff};
 pub use debug::DebugEvent;
 pub use handle::{Handle, TryCurrentError};
 pub use stats::{RuntimeStats, WorkerStats};
@@ -112,6 +112,7 @@ impl Runtime {
                     thread_name: b.thread_name.clone(),
                     runtime_id,
                     timer_slack: b.timer_slack,
+                    hand_off: b.reactor_hand_off,
                 };
                 let (shared, queues) =
                     multi_thread::Shared::new(n, config, reactor, blocking, debug, b.trace)?;

@@ -16,6 +16,17 @@ use std::sync::atomic::Ordering::SeqCst;
 const SEARCHING_MASK: usize = 0xFFFF;
 const UNPARKED_ONE: usize = 1 << 16;
 
+/// What `transition_worker_to_parked` found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parked {
+    /// It was the last searcher: it must re-check all queues (module docs).
+    pub(crate) last_searcher: bool,
+    /// Every other worker was already counted parked. The parks' RMWs are totally ordered, so of workers
+    /// that park together exactly one sees this; under `ReactorHandOff::WhenShared` only it (or a parked
+    /// worker that later finds nobody awake) goes for the reactor, so the last one to sleep watches it.
+    pub(crate) last_awake: bool,
+}
+
 pub(crate) struct Idle {
     state: AtomicUsize,
     num_workers: usize,
@@ -104,13 +115,23 @@ impl Idle {
         num_searching(prev) == 1
     }
 
-    /// A worker goes to sleep. True if it was the last searcher: it must re-check all queues.
-    pub(crate) fn transition_worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
+    /// A worker goes to sleep.
+    pub(crate) fn transition_worker_to_parked(&self, index: usize, is_searching: bool) -> Parked {
         let mut sleepers = self.sleepers.lock().unwrap();
         let dec = UNPARKED_ONE | usize::from(is_searching);
         let prev = self.state.fetch_sub(dec, SeqCst);
         sleepers.push(index);
-        is_searching && num_searching(prev) == 1
+        Parked {
+            last_searcher: is_searching && num_searching(prev) == 1,
+            last_awake: num_unparked(prev) == 1,
+        }
+    }
+
+    /// True if some worker is counted unparked (awake, or picked to wake). A plain load: a parked worker
+    /// that reads a stale "yes" leaves the reactor to the worker whose own park then reads "no" from its
+    /// `transition_worker_to_parked` (an RMW), see `Parked::last_awake`.
+    pub(crate) fn any_awake(&self) -> bool {
+        num_unparked(self.state.load(SeqCst)) > 0
     }
 
     /// True while `index` is on the sleeper list (nobody has picked it to wake).
@@ -145,7 +166,7 @@ mod tests {
     fn search_limit_and_notify() {
         let idle = Idle::new(4);
         assert!(idle.worker_to_notify().is_none(), "nobody sleeps");
-        assert!(!idle.transition_worker_to_parked(3, false));
+        assert!(!idle.transition_worker_to_parked(3, false).last_searcher);
         assert_eq!(idle.num_sleepers(), 1);
         assert_eq!(idle.worker_to_notify(), Some(3));
         assert!(
@@ -165,14 +186,14 @@ mod tests {
     fn last_searcher_parking_is_reported() {
         let idle = Idle::new(2);
         assert!(idle.transition_worker_to_searching());
-        assert!(idle.transition_worker_to_parked(0, true));
+        assert!(idle.transition_worker_to_parked(0, true).last_searcher);
         assert!(idle.is_parked(0));
         assert!(idle.unpark_worker_by_id(0));
         assert!(!idle.is_parked(0));
     }
 }
 
-/// Loom models of the two hand-offs that go through `Idle` (run with `--cfg ferrio_loom`, see README).
+/// Loom models of the two hand-offs that go through `Idle`, and of the `WhenShared` parking rule (run with `--cfg ferrio_loom`, see README).
 #[cfg(all(test, ferrio_loom))]
 mod loom_tests {
     use super::*;
@@ -192,7 +213,7 @@ mod loom_tests {
                 let idle = Arc::new(Idle::new(2));
                 let queue = Arc::new(InjectQueue::new());
                 // Worker 1 sleeps; worker 0 is the only searcher.
-                assert!(!idle.transition_worker_to_parked(1, false));
+                assert!(!idle.transition_worker_to_parked(1, false).last_searcher);
                 assert!(idle.transition_worker_to_searching());
                 let (mut tasks, _) = counting_task::<NoopScheduler>(1);
                 let (idle2, queue2) = (idle.clone(), queue.clone());
@@ -204,13 +225,38 @@ mod loom_tests {
                     }
                     idle2.worker_to_notify().is_some()
                 });
-                let last = idle.transition_worker_to_parked(0, true);
+                let last = idle.transition_worker_to_parked(0, true).last_searcher;
                 let rechecked = last && !queue.is_empty();
                 let woke = pusher.join().unwrap();
                 assert!(
                     woke || rechecked,
                     "a queued task woke nobody (batch: {batch})"
                 );
+            });
+        }
+    }
+
+    /// `ReactorHandOff::WhenShared` parking: of two workers that park at once, exactly one is told it is
+    /// the last awake, so exactly one goes for the reactor and none is left watching nothing. Also with one
+    /// of them a searcher.
+    #[test]
+    fn exactly_one_of_two_parking_workers_is_the_last_awake() {
+        for searching in [false, true] {
+            loom::model(move || {
+                let idle = Arc::new(Idle::new(2));
+                if searching {
+                    assert!(idle.transition_worker_to_searching());
+                }
+                let idle2 = idle.clone();
+                let other = thread::spawn(move || idle2.transition_worker_to_parked(1, false));
+                let mine = idle.transition_worker_to_parked(0, searching);
+                let theirs = other.join().unwrap();
+                assert!(
+                    mine.last_awake ^ theirs.last_awake,
+                    "exactly one of the two parks is the last awake"
+                );
+                assert_eq!(mine.last_searcher, searching);
+                assert!(!idle.any_awake());
             });
         }
     }
@@ -223,7 +269,7 @@ mod loom_tests {
         loom::model(|| {
             let idle = Arc::new(Idle::new(2));
             // Worker 0 was parked in the reactor.
-            assert!(!idle.transition_worker_to_parked(0, false));
+            assert!(!idle.transition_worker_to_parked(0, false).last_searcher);
             let idle2 = idle.clone();
             let parker = thread::spawn(move || {
                 idle2.transition_worker_to_parked(1, false);

@@ -52,12 +52,14 @@ impl Parker {
 
     /// Sleeps until `unpark` (or, when parked in the reactor, until I/O events arrive), unless events are
     /// already waiting while another worker holds the reactor. `events` is this worker's own buffer for
-    /// collecting those.
+    /// collecting those. With `may_hold` false the worker does not try the reactor: it collects what is
+    /// waiting and sleeps on its condvar (`ReactorHandOff::WhenShared` while another worker is awake).
     pub(crate) fn park(
         &self,
         reactor: &Mutex<Reactor>,
         registry: &ReactorRegistry,
         events: &mut EventBuffer,
+        may_hold: bool,
     ) -> Woken {
         if self
             .state
@@ -66,7 +68,12 @@ impl Parker {
         {
             return Woken::Notified;
         }
-        match reactor.try_lock() {
+        let held = if may_hold {
+            reactor.try_lock()
+        } else {
+            Err(TryLockError::WouldBlock)
+        };
+        match held {
             Ok(mut reactor) => self.park_in_reactor(&mut reactor),
             Err(TryLockError::WouldBlock) => {
                 // A notification that arrives meanwhile stays NOTIFIED: the condvar park below, or the
@@ -204,7 +211,7 @@ mod tests {
             std::thread::sleep(Duration::from_secs(10));
             p2.unpark(&r2);
         });
-        match parker.park(&reactor, &registry, &mut events) {
+        match parker.park(&reactor, &registry, &mut events, true) {
             Woken::Collected(report) => assert_eq!(report.io_events, 1),
             other => panic!("expected the waiting event to be collected, got {other:?}"),
         }
@@ -223,7 +230,7 @@ mod tests {
         });
         let start = std::time::Instant::now();
         assert!(matches!(
-            parker.park(&reactor, &registry, &mut events),
+            parker.park(&reactor, &registry, &mut events, true),
             Woken::Notified
         ));
         assert!(

@@ -29,6 +29,7 @@ use crate::runtime::trace::{self, Record, WakeKind};
 use crate::scheduler::task_refs::{self, RefStash};
 use crate::scheduler::{observe, SchedulerHandle};
 use crate::task::Notified;
+use crate::ReactorHandOff;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::ptr;
@@ -362,10 +363,10 @@ impl WorkerContext {
     fn park(&self, mut core: Box<Core>) -> Box<Core> {
         let shared = &self.shared;
         let was_searching = std::mem::replace(&mut core.is_searching, false);
-        if shared
+        let parked = shared
             .idle
-            .transition_worker_to_parked(self.index, was_searching)
-        {
+            .transition_worker_to_parked(self.index, was_searching);
+        if parked.last_searcher {
             // Last searcher: a task queued while we searched may have woken nobody.
             let stuck_lifo = (0..shared.num_workers())
                 .any(|v| v != self.index && core.victim_is_stuck(shared, v));
@@ -375,6 +376,10 @@ impl WorkerContext {
             shared.notify_if_work_pending();
         }
         shared.stats.record_worker(self.index, Event::Park, 1);
+        // Under `WhenShared` the reactor is left to the last worker to sleep: while another is awake, it
+        // collects the events itself, and a sleeper in `epoll_wait` would only be woken by each of them.
+        let always = shared.config.hand_off == ReactorHandOff::Always;
+        let mut may_hold = always || parked.last_awake;
         loop {
             // The core sits in the context while parked, so that a reactor turn made here queues what it
             // wakes in this worker's own ring (LIFO slot first): this thread is awake anyway.
@@ -386,6 +391,7 @@ impl WorkerContext {
                         &shared.reactor,
                         &shared.registry,
                         &mut events,
+                        may_hold,
                     )
                 })
             });
@@ -429,13 +435,14 @@ impl WorkerContext {
                 shared.stats.record_worker(self.index, Event::Unpark, 1);
                 match woken {
                     // We held the reactor and are about to run what it woke: hand it on.
-                    Woken::InReactor(_) => self.hand_off_reactor(),
+                    Woken::InReactor(_) => self.hand_off_reactor(&core),
                     // Its holder still waits in it; others may help with what we collected.
                     Woken::Collected(_) => self.call_help_for_queued(&mut core),
                     Woken::Notified => {}
                 }
                 return core;
             }
+            may_hold = always || !shared.idle.any_awake();
         }
     }
 

@@ -7,6 +7,7 @@
 use super::{Core, WorkerContext};
 use crate::runtime::stats::Event;
 use crate::runtime::trace::{self, Record, WakeKind};
+use crate::ReactorHandOff;
 use std::time::Duration;
 
 impl WorkerContext {
@@ -51,8 +52,11 @@ impl WorkerContext {
     pub(super) fn collect_waiting(&self, core: Box<Core>) -> Box<Core> {
         // Not `reactor.try_lock()`: holding the lock even for a moment could make a parking worker fail its
         // own try-lock and sleep on its condvar, leaving nobody in the reactor.
-        if !self.shared.registry.has_sleeper() {
-            // Nobody waits in the reactor: this worker takes it if it parks.
+        if !self.shared.registry.has_sleeper()
+            && self.shared.config.hand_off == ReactorHandOff::Always
+        {
+            // Nobody waits in the reactor: this worker takes it if it parks. (Under `WhenShared` nobody
+            // waits there while a worker runs a lone task, so a look costs less than a park and a turn.)
             return core;
         }
         let start = self.shared.trace.as_ref().map(|t| t.now());
@@ -77,7 +81,16 @@ impl WorkerContext {
     /// This worker held the reactor and goes back to work. If nobody waits in it now, wake a sleeper to
     /// take it (`any_sleeper` counts it as searching): a worker that parked while we held the lock found
     /// it taken and sleeps on its condvar, and a long poll here must not leave the reactor unwatched.
-    pub(super) fn hand_off_reactor(&self) {
+    /// Under `ReactorHandOff::WhenShared` that is done only when this worker has more than one task to run
+    /// (the sleeper then also steals); with one, it runs it and takes the reactor back when it parks.
+    pub(super) fn hand_off_reactor(&self, core: &Core) {
+        if self.shared.config.hand_off == ReactorHandOff::WhenShared {
+            let runnable =
+                core.queue.len() + usize::from(self.shared.remotes[self.index].has_lifo());
+            if runnable <= 1 {
+                return;
+            }
+        }
         if !self.shared.registry.has_sleeper() {
             if let Some(i) = self.shared.idle.any_sleeper() {
                 self.shared.remotes[i].parker.unpark(&self.shared.registry);
@@ -106,7 +119,7 @@ impl WorkerContext {
             trace::waking_from(WakeKind::Io, || reactor.turn(Some(Duration::ZERO)))
         });
         drop(reactor);
-        self.hand_off_reactor();
+        self.hand_off_reactor(&core);
         match result {
             Ok(report) => self.record_turn(&report, start),
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
