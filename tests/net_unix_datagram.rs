@@ -1,5 +1,6 @@
 //! Unix datagram sockets on both flavours: pairs keep message boundaries and wake a receiver per message,
-//! peek leaves the message queued, bound sockets send_to/recv_from and reply by name, connected sockets
+//! peek and peek_from leave the message queued (peek_from names the sender: a path, an abstract name, or
+//! unnamed), bound sockets send_to/recv_from and reply by name, connected sockets
 //! refuse strangers, abstract names, and errors for missing paths. (Streams and listeners: `net_unix.rs`.)
 
 mod support;
@@ -146,6 +147,58 @@ fn abstract_names_need_no_file() {
             assert!(from.is_unnamed(), "an unbound sender has no name");
             b.send_to_addr(b"to", &a_name).await.unwrap();
             assert_eq!(a.recv(&mut buf).await.unwrap(), 2);
+        });
+    });
+}
+
+#[test]
+fn peek_from_names_the_sender_and_leaves_the_message_queued() {
+    Flavors::each(|_, rt| {
+        let a_path = TempPath::new("dgram-peek-a");
+        let b_path = TempPath::new("dgram-peek-b");
+        rt.block_on(async {
+            let a = UnixDatagram::bind(&a_path).unwrap();
+            let b = UnixDatagram::bind(&b_path).unwrap();
+            let mut buf = [0u8; 64];
+            // Nothing sent yet: the peek parks this task's waker, which the send below must wake.
+            std::future::poll_fn(|cx| {
+                assert!(b.poll_peek_from(cx, &mut buf).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+            a.send_to(b"by path", &b_path).await.unwrap();
+            let (n, from) = ferrio::time::timeout(HANG, b.peek_from(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&buf[..n], b"by path");
+            assert_eq!(from.as_pathname(), Some(a_path.as_ref()));
+            // Still queued: peek again, then receive the same message.
+            let (n, _) = b.peek_from(&mut buf).await.unwrap();
+            assert_eq!(n, 7);
+            let (n, from) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"by path");
+            assert_eq!(from.as_pathname(), Some(a_path.as_ref()));
+
+            // An unbound sender: peek_from reports an unnamed address.
+            let stranger = UnixDatagram::unbound().unwrap();
+            stranger.send_to(b"anon", &b_path).await.unwrap();
+            let (n, from) = b.peek_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"anon");
+            assert!(from.is_unnamed(), "{from:?}");
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 4);
+
+            // An abstract name, and a buffer shorter than the message (truncated copy, message kept).
+            let name = format!("ferrio-peek-{}", std::process::id());
+            let abstract_addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+            let c = UnixDatagram::bind_addr(&abstract_addr).unwrap();
+            c.send_to(b"abstract", &b_path).await.unwrap();
+            let mut short = [0u8; 3];
+            let (n, from) = b.peek_from(&mut short).await.unwrap();
+            assert_eq!((n, &short), (3, b"abs"));
+            assert_eq!(from.as_abstract_name(), Some(name.as_bytes()));
+            let (n, _) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"abstract");
         });
     });
 }

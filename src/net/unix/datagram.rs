@@ -199,6 +199,24 @@ impl UnixDatagram {
         self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
     }
 
+    /// Reads the next queued message and its sender's address without taking it off the queue: the next
+    /// `recv_from` returns the same message. Waits until one arrives; returns the length copied.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| self.poll_peek_from(cx, buf)).await
+    }
+
+    /// Polls `peek_from` (for hand-written futures).
+    pub fn poll_peek_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let (n, addr) = std::task::ready!(self.io.poll_io(cx, Direction::Read, |s| {
+            sys::peek_from_unix(s.as_raw_fd(), buf)
+        }))?;
+        Poll::Ready(Ok((n, std_addr(addr)?)))
+    }
+
     /// Receives now if a message is known to be there: `WouldBlock` otherwise (nothing waits).
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.try_io(Direction::Read, |s| s.recv_from(buf))
@@ -244,5 +262,17 @@ impl fmt::Debug for UnixDatagram {
             .field("peer", &self.peer_addr().ok())
             .field("fd", &self.as_raw_fd())
             .finish()
+    }
+}
+
+/// std's `SocketAddr` for an address `recvfrom` reported. std has no constructor for an unnamed address;
+/// an unbound socket's own `local_addr` is one (one `socket` and one `getsockname` call, only for messages
+/// from unbound senders).
+fn std_addr(addr: sys::UnixAddr) -> io::Result<SocketAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    match addr {
+        sys::UnixAddr::Unnamed => std_unix::UnixDatagram::unbound()?.local_addr(),
+        sys::UnixAddr::Path(path) => SocketAddr::from_pathname(path),
+        sys::UnixAddr::Abstract(name) => SocketAddr::from_abstract_name(name),
     }
 }
