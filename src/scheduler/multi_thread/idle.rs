@@ -193,7 +193,8 @@ mod tests {
     }
 }
 
-/// Loom models of the two hand-offs that go through `Idle`, and of the `WhenShared` parking rule (run with `--cfg ferrio_loom`, see README).
+/// Loom models of the two hand-offs that go through `Idle`, and of the `WhenShared` parking rule (run
+/// with `--cfg ferrio_loom`, see README).
 #[cfg(all(test, ferrio_loom))]
 mod loom_tests {
     use super::*;
