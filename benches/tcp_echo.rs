@@ -7,14 +7,18 @@
 //!
 //! Runtimes, all with 2 threads so the ratio is honest: `ferrio_mt` and `tokio_mt` (2 workers), and
 //! `async_io` (an `async_executor::Executor` run by 2 threads inside `async_io::block_on`, smol's setup).
-//! `ferrio_mt_shared` is `ferrio_mt` built with `ReactorHandOff::WhenShared` (see `tcp_rtt`).
+//! `ferrio_mt_shared` is `ferrio_mt` built with `ReactorHandOff::WhenShared` (see `tcp_rtt`). `floor`: no
+//! runtime, two threads each owning 25 connections in an epoll of its own (`tcp_echo/floor.rs`), the
+//! most two threads can do on this kernel.
 //! Target (issue 4): ferrio >= 230,000 round trips/s on 2 workers.
 //!
 //! Run: `cargo bench --bench tcp_echo`.
 
+#[path = "tcp_echo/floor.rs"]
+mod floor;
 mod support;
 
-use support::echo::{ferrio_loops, lite_loops, process_cpu, tokio_loops};
+use support::echo::{ferrio_loops, lite_loops, process_cpu, tokio_loops, BUF, MESSAGE};
 
 use criterion::{criterion_group, Criterion, Throughput};
 use std::net::{TcpListener, TcpStream};
@@ -211,7 +215,19 @@ fn bench_async_io(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_floor(c: &mut Criterion) {
+    let floor = floor::EchoFloor::new();
+    let mut group = c.benchmark_group("tcp_echo_50_connections");
+    group.throughput(Throughput::Elements((CONNECTIONS * ROUND_TRIPS) as u64));
+    set_current("tcp_echo_50_connections/floor".to_owned());
+    group.bench_function("floor", |b| {
+        b.iter(|| measured("floor", || floor.iteration(ROUND_TRIPS)))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_floor(c);
     bench_ferrio(c, "ferrio_mt", ferrio::ReactorHandOff::Always);
     bench_ferrio(c, "ferrio_mt_shared", ferrio::ReactorHandOff::WhenShared);
     bench_tokio(c);
