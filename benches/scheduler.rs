@@ -2,6 +2,8 @@
 //!
 //! Runtimes (benchmark ids inside every group):
 //! - `ferrio_mt`: ferrio multi-thread flavour, 2 workers.
+//! - `ferrio_mt_shared` (only with `FERRIO_BENCH_SHARED=1`): `ferrio_mt` built with
+//!   `ReactorHandOff::WhenShared`.
 //! - `ferrio_ct`: ferrio current-thread flavour (tasks run inside `block_on` on the bench thread).
 //! - `tokio_mt`: tokio `multi_thread`, 2 workers.
 //! - `tokio_ct`: tokio `current_thread` (tasks run inside `block_on` on the bench thread).

@@ -99,6 +99,19 @@ impl FerrioRt {
         }
     }
 
+    /// `ferrio_mt_shared`: `ferrio_mt` built with `ReactorHandOff::WhenShared`.
+    pub fn multi_thread_shared() -> FerrioRt {
+        let rt = ferrio::Runtime::builder()
+            .worker_threads(2)
+            .reactor_hand_off(ferrio::ReactorHandOff::WhenShared)
+            .build()
+            .expect("build ferrio multi-thread runtime");
+        FerrioRt {
+            rt,
+            id: "ferrio_mt_shared",
+        }
+    }
+
     /// `ferrio_w{n}`: the multi-thread flavour with `n` workers (the scaling bench).
     pub fn with_workers(n: usize) -> FerrioRt {
         let rt = ferrio::Runtime::builder()
@@ -345,6 +358,9 @@ pub trait RuntimeVisitor {
 /// `driver`.
 pub fn for_each_runtime(v: &mut impl RuntimeVisitor, driver: ExDriver) {
     v.visit(FerrioRt::multi_thread());
+    if std::env::var_os("FERRIO_BENCH_SHARED").is_some() {
+        v.visit(FerrioRt::multi_thread_shared());
+    }
     v.visit(FerrioRt::current_thread());
     v.visit(TokioRt::multi_thread());
     v.visit(TokioRt::current_thread());
