@@ -30,7 +30,7 @@ use mio::{Interest, Poll, Token};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,8 +57,11 @@ pub(crate) struct ReactorRegistry {
     /// A `SpinLock`: dispatch holds it for one pass over a batch's tokens, registration for one slab
     /// insert or removal; no waker runs under it.
     slots: SpinLock<SlotTable>,
-    /// A thread is (about to be) blocked in `Reactor::turn` with no timeout. A hint, read with no lock:
-    /// stale for a moment around the wait, which only costs a needless or a skipped `poll_now`.
+    /// A thread is (about to be) blocked in `Reactor::turn` with no timeout. Set before the sleeper can be
+    /// unparked through the eventfd (`announce_sleeper`, before a multi-thread parker publishes
+    /// `PARKED_REACTOR`) and cleared once its wait returned. As a hint (`has_sleeper`, relaxed) it may be
+    /// stale for a moment around the wait, which only costs a needless or a skipped `poll_now`; `poll_now`
+    /// reads it with `SeqCst` to decide whether an unpark it collected must be passed on (see there).
     sleeper: AtomicBool,
 }
 
@@ -115,11 +118,11 @@ impl Reactor {
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<TurnReport> {
         let blocks = timeout.is_none();
         if blocks {
-            self.registry.sleeper.store(true, Relaxed);
+            self.registry.announce_sleeper(true);
         }
         let waited = epoll::wait(self.registry.epoll_fd(), &mut self.events, timeout);
         if blocks {
-            self.registry.sleeper.store(false, Relaxed);
+            self.registry.announce_sleeper(false);
         }
         match waited {
             Ok(()) => {}
@@ -146,6 +149,13 @@ impl ReactorRegistry {
     /// then saves waking it. A hint (see the field).
     pub(crate) fn has_sleeper(&self) -> bool {
         self.sleeper.load(Relaxed)
+    }
+
+    /// The reactor's holder is about to block in `turn` (`true`), or is back (`false`). A multi-thread
+    /// parker announces itself before it can be unparked through the eventfd, so that `poll_now` never
+    /// keeps a wake-up meant for it.
+    pub(crate) fn announce_sleeper(&self, blocking: bool) {
+        self.sleeper.store(blocking, SeqCst);
     }
 
     /// Sets the readiness of each event's slot, then wakes the wakers that collected (outside the lock).
@@ -178,14 +188,18 @@ impl ReactorRegistry {
     /// will not get: the task runs on this thread, which is awake. (The kernel still wakes the holder for
     /// the edge; it finds nothing and goes back to sleep inside `epoll_wait`.) An `unpark` is the
     /// exception: it was meant for the holder, so it is passed on with a fresh write, before any waker runs
-    /// (a waker that panicked must not swallow a shutdown's wake-up).
+    /// (a waker that panicked must not swallow a shutdown's wake-up). Only while a holder is announced,
+    /// though: an eventfd write is made only to a parker that announced itself first (`announce_sleeper`,
+    /// then `PARKED_REACTOR`, which the unparker reads before writing), so an unannounced holder has
+    /// already come back from the wait the write was for. Passing it on then would only bounce it between
+    /// collecting workers, one extra write per look, until someone turned the reactor.
     pub(crate) fn poll_now(&self, buffer: &mut EventBuffer) -> io::Result<TurnReport> {
         match epoll::wait(self.epoll_fd(), buffer, Some(Duration::ZERO)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(TurnReport::default()),
             Err(e) => return Err(e),
         }
-        if buffer.contains(WAKE_TOKEN) {
+        if buffer.contains(WAKE_TOKEN) && self.sleeper.load(SeqCst) {
             self.unpark();
         }
         let mut report = self.dispatch(buffer);

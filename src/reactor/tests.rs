@@ -158,7 +158,7 @@ fn unpark_interrupts_a_blocking_turn() {
 }
 
 #[test]
-fn poll_now_collects_waiting_events_and_passes_an_unpark_on() {
+fn poll_now_collects_waiting_events_and_passes_an_unpark_on_to_an_announced_holder() {
     let mut reactor = Reactor::new().unwrap();
     let registry = reactor.registry().clone();
     let source = TestSource::new(&registry);
@@ -178,12 +178,28 @@ fn poll_now_collects_waiting_events_and_passes_an_unpark_on() {
     // The edge went to one thread only: the reactor's own turn does not see it again.
     assert_eq!(reactor.turn(Some(Duration::ZERO)).unwrap().io_events, 0);
 
-    // An unpark is meant for the reactor's holder: collecting it here writes it again for the holder.
+    // An unpark is meant for the reactor's holder: collecting it here writes it again for the holder,
+    // which announced itself before it could be unparked.
+    registry.announce_sleeper(true);
     registry.unpark();
     let report = registry.poll_now(&mut buffer).unwrap();
     assert_eq!(report, TurnReport::default());
     let report = reactor.turn(Some(Duration::from_secs(5))).unwrap();
     assert!(report.unparked, "the holder must still be woken");
+
+    // With no holder announced, the unpark was for a wait that already ended: it is not written again
+    // (it would only bounce between collecting threads).
+    registry.announce_sleeper(false);
+    registry.unpark();
+    assert_eq!(
+        registry.poll_now(&mut buffer).unwrap(),
+        TurnReport::default()
+    );
+    let report = reactor.turn(Some(Duration::from_millis(50))).unwrap();
+    assert!(
+        !report.unparked,
+        "a collected unpark with no holder is not passed on"
+    );
 }
 
 #[test]

@@ -43,8 +43,9 @@ pub enum ReactorHandOff {
     #[default]
     Always,
     /// Only when the worker has work to share: more than one runnable task in its queue and LIFO slot.
-    /// With one task, the worker runs it with nobody in the reactor and takes the reactor back itself
-    /// when it runs out of work; a worker out of work polls the reactor without blocking before it sleeps.
+    /// With one task, the worker runs it with nobody in the reactor, and a worker that goes to sleep
+    /// blocks in the reactor only if no other worker is awake (the last one to sleep watches it); a worker
+    /// out of work polls the reactor without blocking before it searches or sleeps.
     /// A request/response exchange then runs on one awake thread with no other thread woken, at the
     /// current-thread flavour's latency. The price: while that one task polls, nobody watches the reactor,
     /// so other tasks' readiness and due timers wait until the poll returns or until a busy worker's

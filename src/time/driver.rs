@@ -9,7 +9,9 @@
 //! Who fires timers: the thread parked in the reactor when the timerfd becomes readable, a busy worker every
 //! `event_interval` ticks, and the current-thread loop at each tick, each through `process`, which locks the
 //! wheels one by one. A worker stuck in a long poll does not hold its wheel's lock, so its timers still fire
-//! on time on another thread.
+//! on time on another thread, as long as one is watching the reactor: under the default reactor hand-off
+//! one is whenever a worker sleeps; under `ReactorHandOff::WhenShared` nobody is while a lone task polls,
+//! and due timers wait for that poll to end or for a busy worker's `event_interval` look.
 //!
 //! Ticks are microseconds since `base`. A deadline maps to the tick at or after it (`tick_for` rounds up)
 //! and "now" to the tick at or before it, so a timer never fires early and at most 1 us late on the wheel;

@@ -129,7 +129,10 @@ impl Idle {
 
     /// True if some worker is counted unparked (awake, or picked to wake). A plain load: a parked worker
     /// that reads a stale "yes" leaves the reactor to the worker whose own park then reads "no" from its
-    /// `transition_worker_to_parked` (an RMW), see `Parked::last_awake`.
+    /// `transition_worker_to_parked` (an RMW), see `Parked::last_awake`. The worker loop reads it only
+    /// after taking the sleepers mutex (`is_parked`, `unpark_worker_by_id`), which every park also takes:
+    /// that orders the read after any park that finished first, and keeps a returning reactor holder and a
+    /// last park racing for the lock from both missing it (whoever comes second sees the other).
     pub(crate) fn any_awake(&self) -> bool {
         num_unparked(self.state.load(SeqCst)) > 0
     }

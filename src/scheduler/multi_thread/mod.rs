@@ -9,7 +9,8 @@
 //!   (the task it displaces goes to the back of the ring), or, if woken during its own poll (`yield_now`),
 //!   to the back of the ring;
 //! - woken by a reactor turn that a parked worker made: into that worker's LIFO slot (it is awake and runs
-//!   the task next; it hands the reactor to a sleeper first);
+//!   the task next; it hands the reactor to a sleeper first, under `ReactorHandOff::WhenShared` only if it
+//!   has more than one task);
 //!   a busy worker's non-blocking reactor poll (every `event_interval` ticks) likewise queues in its ring;
 //! - from anywhere else (a thread that is not one of this runtime's workers): the global injection queue,
 //!   then one sleeping worker is woken if nobody is searching.

@@ -1,7 +1,8 @@
 //! `Parker`: how one worker sleeps and is woken.
 //!
-//! A worker with nothing to do blocks in the reactor if no other worker holds it (so I/O and timers are
-//! always watched by a sleeping thread), and otherwise on its own condvar. `unpark` knows which of the two
+//! A worker with nothing to do blocks in the reactor if no other worker holds it (so, under the default
+//! `ReactorHandOff::Always`, I/O and timers are always watched by a sleeping thread), and otherwise on its
+//! own condvar. Under `WhenShared` it tries the reactor only when no other worker is awake (`may_hold`). `unpark` knows which of the two
 //! it is by the parker's state and wakes it the right way: a condvar notify, or a write to the reactor's
 //! eventfd. A notification that arrives before the worker sleeps is kept (`NOTIFIED`) and consumed by the
 //! next `park`, so a wake-up is never lost.
@@ -30,8 +31,8 @@ pub(crate) enum Woken {
     /// This worker held the reactor: the report of its turn there (empty if a notification came before
     /// it blocked). Whoever leaves the reactor hands it on if nobody else waits in it.
     InReactor(TurnReport),
-    /// Another worker held the reactor; this one did not sleep, because it collected events that were
-    /// already waiting (`io_events > 0`).
+    /// This worker did not take the reactor (another held it, or `may_hold` was false); it did not sleep,
+    /// because it collected events that were already waiting (`io_events > 0`).
     Collected(TurnReport),
 }
 
@@ -91,11 +92,15 @@ impl Parker {
     }
 
     fn park_in_reactor(&self, reactor: &mut Reactor) -> Woken {
+        // Announced before an unparker can see PARKED_REACTOR and write the eventfd for us, so that a
+        // worker collecting that write with `poll_now` passes it on (see `ReactorRegistry::poll_now`).
+        reactor.registry().announce_sleeper(true);
         if self
             .state
             .compare_exchange(EMPTY, PARKED_REACTOR, SeqCst, SeqCst)
             .is_err()
         {
+            reactor.registry().announce_sleeper(false);
             // Notified meanwhile; we did hold the lock, so a worker parking now may have found it taken.
             self.state.swap(EMPTY, SeqCst);
             return Woken::InReactor(TurnReport::default());

@@ -15,7 +15,8 @@
 //! reactor to a sleeper (`any_sleeper`) before running what it woke, so a busy worker never sits on it. A
 //! worker that runs out of work while another holds the reactor collects the events already waiting
 //! (`ReactorRegistry::poll_now`: before searching, `collect_waiting`; before sleeping, `Parker::park`) and
-//! runs their tasks itself.
+//! runs their tasks itself. Under `ReactorHandOff::WhenShared` the hand-off happens only for more than one
+//! task, and a parking worker tries the reactor only if no other worker is awake (ARCHITECTURE.md).
 
 mod reactor_turns;
 
@@ -442,6 +443,8 @@ impl WorkerContext {
                 }
                 return core;
             }
+            // A plain load, ordered after a concurrent last park's RMW by the sleepers mutex that
+            // `is_parked` / `unpark_worker_by_id` took above (see `Idle::any_awake`).
             may_hold = always || !shared.idle.any_awake();
         }
     }

@@ -1,7 +1,8 @@
 //! The reactor duties of a multi-thread worker, besides parking in it (`Parker::park`): the
 //! non-blocking poll a busy worker makes every `event_interval` ticks (`poll_reactor`), the collection of
-//! events already waiting while another worker sleeps in the reactor (`collect_waiting`), the hand-off to a
-//! sleeper when this worker leaves the reactor with work to do, and firing due timers. Each runs with the
+//! events already waiting while another worker sleeps in the reactor, or under `ReactorHandOff::WhenShared`
+//! whenever a worker runs out of work (`collect_waiting`), the hand-off to a sleeper when this worker
+//! leaves the reactor with work to do (under `WhenShared`, with more than one task), and firing due timers. Each runs with the
 //! worker's core in its context, so the tasks it wakes land in this worker's ring.
 
 use super::{Core, WorkerContext};
@@ -46,9 +47,10 @@ impl WorkerContext {
         }
     }
 
-    /// Out of local work while another worker sleeps in the reactor: run what is already waiting in epoll
-    /// before searching (`ReactorRegistry::poll_now`; the woken tasks land in this worker's ring). The
-    /// holder's queue is empty (it is asleep), so a search would first have looked at the others'.
+    /// Out of local work while another worker sleeps in the reactor (under `WhenShared`, also while nobody
+    /// does): run what is already waiting in epoll before searching (`ReactorRegistry::poll_now`; the woken
+    /// tasks land in this worker's ring). A holder's queue is empty (it is asleep), so a search would first
+    /// have looked at the others'.
     pub(super) fn collect_waiting(&self, core: Box<Core>) -> Box<Core> {
         // Not `reactor.try_lock()`: holding the lock even for a moment could make a parking worker fail its
         // own try-lock and sleep on its condvar, leaving nobody in the reactor.
@@ -119,14 +121,17 @@ impl WorkerContext {
             trace::waking_from(WakeKind::Io, || reactor.turn(Some(Duration::ZERO)))
         });
         drop(reactor);
-        self.hand_off_reactor(&core);
         match result {
             Ok(report) => self.record_turn(&report, start),
             Err(e) => panic!("ferrio: epoll_wait failed: {e}"),
         }
-        if self.shared.time.is_due() {
-            return self.fire_timers(core);
-        }
+        let core = if self.shared.time.is_due() {
+            self.fire_timers(core)
+        } else {
+            core
+        };
+        // After the timers: the tasks they woke count among those `WhenShared` weighs.
+        self.hand_off_reactor(&core);
         core
     }
 }
