@@ -60,7 +60,7 @@ pub(crate) struct Config {
     pub(crate) runtime_id: u64,
     /// Timer slack of the worker threads (`prctl(PR_SET_TIMERSLACK)`).
     pub(crate) timer_slack: Duration,
-    /// When a worker leaving the reactor with tasks wakes a sleeper to watch it (`Builder::reactor_hand_off`).
+    /// When a worker leaving the reactor with tasks wakes a sleeper (`Builder::reactor_hand_off`).
     pub(crate) hand_off: crate::ReactorHandOff,
 }
 

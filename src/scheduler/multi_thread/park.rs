@@ -2,10 +2,10 @@
 //!
 //! A worker with nothing to do blocks in the reactor if no other worker holds it (so, under the default
 //! `ReactorHandOff::Always`, I/O and timers are always watched by a sleeping thread), and otherwise on its
-//! own condvar. Under `WhenShared` it tries the reactor only when no other worker is awake (`may_hold`). `unpark` knows which of the two
-//! it is by the parker's state and wakes it the right way: a condvar notify, or a write to the reactor's
-//! eventfd. A notification that arrives before the worker sleeps is kept (`NOTIFIED`) and consumed by the
-//! next `park`, so a wake-up is never lost.
+//! own condvar. Under `WhenShared` it tries the reactor only when no other worker is awake (`may_hold`).
+//! `unpark` knows which of the two it is by the parker's state and wakes it the right way: a condvar
+//! notify, or a write to the reactor's eventfd. A notification that arrives before the worker sleeps is
+//! kept (`NOTIFIED`) and consumed by the next `park`, so a wake-up is never lost.
 //!
 //! Before sleeping on the condvar, a worker collects, without blocking, the events already waiting in epoll
 //! (`ReactorRegistry::poll_now`): an event that arrived while it ran (the reply to what its task just

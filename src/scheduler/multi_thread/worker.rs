@@ -233,9 +233,14 @@ impl WorkerContext {
         }
         // More work here than this worker is about to run: let a sleeper come and steal, once the current
         // poll returns (one check per poll, however many tasks it queued).
-        if core.queue.len() + usize::from(remote.has_lifo()) > 1 {
+        if self.runnable(core) > 1 {
             core.notify_after_poll = true;
         }
+    }
+
+    /// Tasks this worker will run next without looking elsewhere: its ring and its LIFO slot.
+    fn runnable(&self, core: &Core) -> usize {
+        core.queue.len() + usize::from(self.shared.remotes[self.index].has_lifo())
     }
 
     /// Runs `task`, then up to `MAX_LIFO_POLLS_PER_TICK` tasks it woke through the LIFO slot.

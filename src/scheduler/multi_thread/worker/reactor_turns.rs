@@ -2,8 +2,9 @@
 //! non-blocking poll a busy worker makes every `event_interval` ticks (`poll_reactor`), the collection of
 //! events already waiting while another worker sleeps in the reactor, or under `ReactorHandOff::WhenShared`
 //! whenever a worker runs out of work (`collect_waiting`), the hand-off to a sleeper when this worker
-//! leaves the reactor with work to do (under `WhenShared`, with more than one task), and firing due timers. Each runs with the
-//! worker's core in its context, so the tasks it wakes land in this worker's ring.
+//! leaves the reactor with work to do (under `WhenShared`, with more than one task), and firing due
+//! timers. Each runs with the worker's core in its context, so the tasks it wakes land in this worker's
+//! ring.
 
 use super::{Core, WorkerContext};
 use crate::runtime::stats::Event;
@@ -86,12 +87,8 @@ impl WorkerContext {
     /// Under `ReactorHandOff::WhenShared` that is done only when this worker has more than one task to run
     /// (the sleeper then also steals); with one, it runs it and takes the reactor back when it parks.
     pub(super) fn hand_off_reactor(&self, core: &Core) {
-        if self.shared.config.hand_off == ReactorHandOff::WhenShared {
-            let runnable =
-                core.queue.len() + usize::from(self.shared.remotes[self.index].has_lifo());
-            if runnable <= 1 {
-                return;
-            }
+        if self.shared.config.hand_off == ReactorHandOff::WhenShared && self.runnable(core) <= 1 {
+            return;
         }
         if !self.shared.registry.has_sleeper() {
             if let Some(i) = self.shared.idle.any_sleeper() {
